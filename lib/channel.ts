@@ -1,0 +1,303 @@
+// Go-style channels for async code: a bounded FIFO that a sender waits on when it is full and a
+// receiver waits on when it is empty. Every connection in this package is five of these.
+//
+// Rules (the contract in API.md section 3):
+// - capacity 0 is a rendezvous: a send resolves only when a receiver takes the value;
+//   capacity n buffers up to n values, and further sends wait, resumed in order.
+// - close() is idempotent; it rejects every waiting sender with ChannelClosedError; buffered
+//   values stay receivable; receivers see `done: true` only once closed *and* drained.
+// - A send or recv whose signal aborts is withdrawn: it delivers nothing and takes nothing.
+//
+// Invariants: values wait in exactly one place. While receivers are parked the buffer is empty
+// and no sender waits; while senders wait the buffer is full. Queues of waiting senders are
+// bounded by their callers (each holds one pending promise); the buffer never exceeds capacity.
+
+import { ChannelClosedError } from "./errors";
+import { Queue } from "./queue";
+
+/** What a receive yields: a value, or `done` once the channel is closed and drained. */
+export type RecvResult<T> = { value: T; done: false } | { value: undefined; done: true };
+
+/** Options of a waiting operation. */
+export interface OpOptions {
+  /** Aborting withdraws the operation; its promise rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+}
+
+/** @internal A receive parked on a channel. `deliver` is called synchronously, at most once. */
+export interface RecvWaiter<T> {
+  deliver(result: RecvResult<T>): void;
+}
+
+/** @internal Parks a waiter unless a result is ready now (then returns it and parks nothing). */
+export const kPark: unique symbol = Symbol("express-sockets.park");
+/** @internal Withdraws a parked waiter; a no-op if it was already delivered or withdrawn. */
+export const kUnpark: unique symbol = Symbol("express-sockets.unpark");
+
+/** The receiving end of a channel: what a handler reads from. */
+export interface ReadChannel<T> extends AsyncIterable<T, undefined, undefined> {
+  /** Waits for a value; `{ done: true }` once the channel is closed and drained. */
+  recv(options?: OpOptions): Promise<RecvResult<T>>;
+  /** A value if one is ready, `{ done: true }` if closed and drained, `undefined` if it would wait. */
+  tryRecv(): RecvResult<T> | undefined;
+  /** True once the channel has been closed (buffered values may remain). */
+  readonly closed: boolean;
+  /** Values buffered now. */
+  readonly length: number;
+  /** Buffer size; 0 is unbuffered. */
+  readonly capacity: number;
+  /** @internal */
+  [kPark](waiter: RecvWaiter<T>): RecvResult<T> | undefined;
+  /** @internal */
+  [kUnpark](waiter: RecvWaiter<T>): void;
+}
+
+/** The sending end of a channel: what a handler writes to. It cannot close or read. */
+export interface WriteChannel<T> {
+  /** Resolves once the value is buffered or taken; rejects with ChannelClosedError when closed. */
+  send(value: T, options?: OpOptions): Promise<void>;
+  /** Sends only if that would not wait; `false` when full or closed. */
+  trySend(value: T): boolean;
+  /**
+   * Resolves when a send would not wait (buffer room, or a receiver waiting), without sending.
+   * Rejects with ChannelClosedError once closed. Lets a producer pause and resume its source.
+   */
+  whenWritable(options?: OpOptions): Promise<void>;
+  readonly closed: boolean;
+  readonly length: number;
+  readonly capacity: number;
+}
+
+interface SendWaiter<T> {
+  value: T;
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
+interface SpaceWaiter {
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
+const DONE: RecvResult<never> = Object.freeze({ value: undefined, done: true });
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function checkCapacity(capacity: number): number {
+  if (!Number.isInteger(capacity) || capacity < 0) {
+    throw new RangeError(
+      `channel capacity must be a non-negative integer, got ${String(capacity)}`,
+    );
+  }
+  return capacity;
+}
+
+function remove<W>(list: W[] | null, item: W): boolean {
+  if (list === null) return false;
+  const i = list.indexOf(item);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+}
+
+/** A channel of `T` values. `new Channel<T>(capacity = 0)`. */
+export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
+  readonly capacity: number;
+  private readonly buffer = new Queue<T>();
+  private senders: SendWaiter<T>[] | null = null;
+  private receivers: RecvWaiter<T>[] | null = null;
+  private spaceWaiters: SpaceWaiter[] | null = null;
+  private isClosed = false;
+
+  constructor(capacity = 0) {
+    this.capacity = checkCapacity(capacity);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get length(): number {
+    return this.buffer.length;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  trySend(value: T): boolean {
+    if (this.isClosed) return false;
+    const receivers = this.receivers;
+    if (receivers !== null && receivers.length > 0) {
+      const waiter = receivers.shift() as RecvWaiter<T>;
+      waiter.deliver({ value, done: false });
+      this.receiversChanged(receivers.length);
+      return true;
+    }
+    if (this.buffer.length < this.capacity) {
+      this.buffer.push(value);
+      return true;
+    }
+    return false;
+  }
+
+  send(value: T, options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.isClosed) return Promise.reject(new ChannelClosedError());
+    if (this.trySend(value)) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: SendWaiter<T> = { value, resolve, reject };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          remove(this.senders, waiter);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiter.resolve = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        waiter.reject = (reason) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(reason);
+        };
+      }
+      (this.senders ??= []).push(waiter);
+    });
+  }
+
+  whenWritable(options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.isClosed) return Promise.reject(new ChannelClosedError());
+    if (this.writableNow()) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: SpaceWaiter = { resolve, reject };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          remove(this.spaceWaiters, waiter);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiter.resolve = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        waiter.reject = (reason) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(reason);
+        };
+      }
+      (this.spaceWaiters ??= []).push(waiter);
+    });
+  }
+
+  private writableNow(): boolean {
+    return (
+      (this.receivers !== null && this.receivers.length > 0) ||
+      (this.buffer.length < this.capacity && (this.senders === null || this.senders.length === 0))
+    );
+  }
+
+  private notifySpace(): void {
+    const waiters = this.spaceWaiters;
+    if (waiters === null || waiters.length === 0 || !this.writableNow()) return;
+    this.spaceWaiters = null;
+    for (const w of waiters) w.resolve();
+  }
+
+  // -------------------------------------------------------------- receiving
+
+  tryRecv(): RecvResult<T> | undefined {
+    const senders = this.senders;
+    if (this.buffer.length > 0) {
+      const value = this.buffer.shift();
+      if (senders !== null && senders.length > 0) {
+        const sender = senders.shift() as SendWaiter<T>;
+        this.buffer.push(sender.value);
+        sender.resolve();
+      } else {
+        this.notifySpace();
+      }
+      return { value, done: false };
+    }
+    if (senders !== null && senders.length > 0) {
+      const sender = senders.shift() as SendWaiter<T>;
+      sender.resolve();
+      return { value: sender.value, done: false };
+    }
+    return this.isClosed ? DONE : undefined;
+  }
+
+  recv(options?: OpOptions): Promise<RecvResult<T>> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const ready = this.tryRecv();
+    if (ready !== undefined) return Promise.resolve(ready);
+    return new Promise<RecvResult<T>>((resolve, reject) => {
+      if (signal === undefined) {
+        this.parkWaiter({ deliver: resolve });
+        return;
+      }
+      const onAbort = (): void => {
+        this[kUnpark](waiter);
+        reject(signal.reason);
+      };
+      const waiter: RecvWaiter<T> = {
+        deliver(result) {
+          signal.removeEventListener("abort", onAbort);
+          resolve(result);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.parkWaiter(waiter);
+    });
+  }
+
+  [kPark](waiter: RecvWaiter<T>): RecvResult<T> | undefined {
+    const ready = this.tryRecv();
+    if (ready !== undefined) return ready;
+    this.parkWaiter(waiter);
+    return undefined;
+  }
+
+  [kUnpark](waiter: RecvWaiter<T>): void {
+    if (remove(this.receivers, waiter)) this.receiversChanged(this.receivers?.length ?? 0);
+  }
+
+  private parkWaiter(waiter: RecvWaiter<T>): void {
+    const receivers = (this.receivers ??= []);
+    receivers.push(waiter);
+    this.receiversChanged(receivers.length);
+    this.notifySpace();
+  }
+
+  /** Hook for subclasses (timers): called whenever the number of parked receivers changes. */
+  protected receiversChanged(_count: number): void {}
+
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
+    return {
+      next: () => this.recv(),
+      return: () => Promise.resolve(DONE),
+    };
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** Closes the channel. Idempotent. Waiting senders reject; buffered values stay receivable. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const senders = this.senders;
+    const receivers = this.receivers;
+    const spaceWaiters = this.spaceWaiters;
+    this.senders = null;
+    this.spaceWaiters = null;
+    if (senders !== null) for (const s of senders) s.reject(new ChannelClosedError());
+    if (spaceWaiters !== null) for (const w of spaceWaiters) w.reject(new ChannelClosedError());
+    if (receivers !== null && receivers.length > 0) {
+      // Parked receivers imply an empty buffer: they are done.
+      this.receivers = null;
+      for (const r of receivers) r.deliver(DONE);
+      this.receiversChanged(0);
+    }
+  }
+}

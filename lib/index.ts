@@ -1,0 +1,6 @@
+// The public entry point: re-exports only. Each name lives in the file named for its idea.
+
+export { Channel } from "./channel";
+export type { ReadChannel, WriteChannel, RecvResult, OpOptions } from "./channel";
+export { SocketsError, ChannelClosedError } from "./errors";
+export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./socket";
