@@ -1,0 +1,81 @@
+// The example page: talks to the example app's routes with the browser's own WebSocket.
+"use strict";
+
+const base = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+
+function show(outId, line) {
+  const out = document.getElementById(outId);
+  out.textContent += `${line}\n`;
+  out.scrollTop = out.scrollHeight;
+}
+
+/** Opens a socket that reconnects after a second when it closes; returns a getter for it. */
+function connect(path, statusId, onMessage, binaryType) {
+  let socket;
+  const status = document.getElementById(statusId);
+  const open = () => {
+    socket = new WebSocket(base + path);
+    if (binaryType) socket.binaryType = binaryType;
+    socket.onopen = () => {
+      if (status) ((status.textContent = "open"), (status.className = "status open"));
+    };
+    socket.onmessage = (event) => onMessage(event.data);
+    socket.onclose = (event) => {
+      if (status) {
+        status.textContent = `closed ${event.code}${event.reason ? ` (${event.reason})` : ""}`;
+        status.className = "status closed";
+      }
+      setTimeout(open, 1000);
+    };
+  };
+  open();
+  return () => socket;
+}
+
+// ---- echo
+const echoSockets = {
+  messages: connect("/echo/messages", "echo-status", (d) => show("echo-out", `messages ← ${d}`)),
+  bytes: connect(
+    "/echo/bytes",
+    null,
+    (d) => show("echo-out", `bytes ← [${new Uint8Array(d).join(", ")}]`),
+    "arraybuffer",
+  ),
+  json: connect("/echo/json", null, (d) => show("echo-out", `json ← ${d}`)),
+};
+document.getElementById("echo-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const route = document.getElementById("echo-route").value;
+  const text = document.getElementById("echo-text").value;
+  const socket = echoSockets[route]();
+  if (route === "bytes") {
+    const bytes = new TextEncoder().encode(text);
+    show("echo-out", `bytes → [${bytes.join(", ")}]`);
+    socket.send(bytes);
+  } else if (route === "json") {
+    const value = JSON.stringify({ text, at: Date.now() });
+    show("echo-out", `json → ${value}`);
+    socket.send(value);
+  } else {
+    show("echo-out", `messages → ${text}`);
+    socket.send(text);
+  }
+});
+
+// ---- chat
+const chat = connect("/chat", "chat-status", (data) => {
+  const m = JSON.parse(data);
+  if (m.type === "chat") show("chat-out", `<${m.user}> ${m.text}`);
+  else if (m.type === "invalid") show("chat-out", `! invalid: ${m.issues.join("; ")}`);
+  else show("chat-out", `* ${m.text}`);
+});
+document.getElementById("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const user = document.getElementById("chat-user").value;
+  const text = document.getElementById("chat-text");
+  chat().send(JSON.stringify({ user, text: text.value }));
+  text.value = "";
+});
+
+// ---- clock
+connect("/clock", null, (d) => (document.getElementById("clock-out").textContent = d));
