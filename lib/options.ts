@@ -1,0 +1,163 @@
+// The options of the WebSocket factories (Martini's sockets.Options, times in milliseconds):
+// every default stated once here, every value checked once when a factory is called, so a bad
+// option throws at startup rather than at the first connection. Unlike Martini, 0 is a setting.
+
+import type { IncomingMessage } from "node:http";
+import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
+import { compileOriginCheck, type AllowedOrigin } from "./origin";
+
+/** Options of `sockets.json`, `sockets.messages` and `sockets.bytes`. Every field is optional. */
+export interface SocketOptions {
+  /** Where log lines go: console, pino, winston... Defaults to stdout, prefixed `[sockets] `. */
+  logger?: LoggerLike;
+  /** The most verbose level written. Defaults to `"info"`. */
+  logLevel?: LogLevel;
+  /** No logging at all. Defaults to `false`. */
+  skipLogging?: boolean;
+  /** A write not flushed to the client within this many ms ends the connection. `0` = no limit. Defaults to `60000`. */
+  writeWait?: number;
+  /** No pong (or any frame) from the client within this many ms ends the connection. `0` = never. Defaults to `60000`. */
+  pongWait?: number;
+  /** Ping the client every this many ms; must be shorter than `pongWait`. `0` = no pings. Defaults to `48000`. */
+  pingPeriod?: number;
+  /** Largest incoming message in bytes; a larger one closes with 1009. `0` = no limit. Defaults to `65536`. */
+  maxMessageSize?: number;
+  /** Capacity of `sender`; `0` = unbuffered (a send waits until the message is being written). Defaults to `10`. */
+  sendChannelBuffer?: number;
+  /** Capacity of `receiver`; when full, reading from the socket pauses. `0` = unbuffered. Defaults to `10`. */
+  recvChannelBuffer?: number;
+  /**
+   * Which browser origins may connect: a regex source (anchored at the start; `<<host>>` or
+   * `{{host}}` stands for the request's Host, regex-escaped), a RegExp, or a predicate.
+   * Defaults to `"https?://<<host>>$"` (same host only).
+   */
+  allowedOrigin?: AllowedOrigin;
+  /** Refuse (403) requests without an Origin header (non-browser clients). Defaults to `false`. */
+  requireOrigin?: boolean;
+  /** Close with 1007 on an invalid message instead of reporting it on `error`. Defaults to `false`. */
+  closeOnInvalidMessage?: boolean;
+}
+
+/** Options after defaults and checks: what a connection is bound with. */
+export interface ResolvedOptions {
+  readonly log: Log;
+  readonly writeWait: number;
+  readonly pongWait: number;
+  readonly pingPeriod: number;
+  readonly maxMessageSize: number;
+  readonly sendChannelBuffer: number;
+  readonly recvChannelBuffer: number;
+  readonly closeOnInvalidMessage: boolean;
+  /** True when the request's Origin is allowed. */
+  readonly checkOrigin: (req: IncomingMessage) => boolean;
+}
+
+/** The defaults, Martini's. */
+export const DEFAULT_OPTIONS = Object.freeze({
+  logLevel: "info" as LogLevel,
+  skipLogging: false,
+  writeWait: 60_000,
+  pongWait: 60_000,
+  pingPeriod: 48_000,
+  maxMessageSize: 65_536,
+  sendChannelBuffer: 10,
+  recvChannelBuffer: 10,
+  requireOrigin: false,
+  closeOnInvalidMessage: false,
+});
+
+/** Longest delay a Node timer honours (larger ones fire after 1 ms). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Checks a duration in ms: a finite number in [0, MAX_TIMER_MS]. */
+export function checkTime(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`options.${name} must be a number of milliseconds, got ${describe(value)}`);
+  }
+  if (value < 0 || value > MAX_TIMER_MS) {
+    throw new RangeError(
+      `options.${name} must be between 0 and ${MAX_TIMER_MS} ms (0 turns it off), got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Checks a count: a non-negative safe integer. */
+export function checkCount(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`options.${name} must be a non-negative integer, got ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`options.${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks an optional boolean. */
+export function checkBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`options.${name} must be a boolean, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
+}
+
+/**
+ * Applies defaults and validates. Throws TypeError for a wrong type and RangeError for a value
+ * out of range, each naming the option: call it when a factory is called, never per request.
+ */
+export function resolveOptions(options?: SocketOptions): ResolvedOptions {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const d = DEFAULT_OPTIONS;
+  const writeWait = checkTime("writeWait", options.writeWait, d.writeWait);
+  const pongWait = checkTime("pongWait", options.pongWait, d.pongWait);
+  const pingPeriod = checkTime("pingPeriod", options.pingPeriod, d.pingPeriod);
+  if (pingPeriod !== 0 && pongWait !== 0 && pingPeriod >= pongWait) {
+    throw new RangeError(
+      `options.pingPeriod (${pingPeriod} ms) must be shorter than options.pongWait (${pongWait} ms), ` +
+        "or the client cannot answer a ping before the pong deadline",
+    );
+  }
+  const log = createLog({
+    logger: options.logger,
+    logLevel: options.logLevel,
+    skipLogging: checkBoolean("skipLogging", options.skipLogging, d.skipLogging),
+  });
+  return Object.freeze({
+    log,
+    writeWait,
+    pongWait,
+    pingPeriod,
+    maxMessageSize: checkCount("maxMessageSize", options.maxMessageSize, d.maxMessageSize),
+    sendChannelBuffer: checkCount(
+      "sendChannelBuffer",
+      options.sendChannelBuffer,
+      d.sendChannelBuffer,
+    ),
+    recvChannelBuffer: checkCount(
+      "recvChannelBuffer",
+      options.recvChannelBuffer,
+      d.recvChannelBuffer,
+    ),
+    closeOnInvalidMessage: checkBoolean(
+      "closeOnInvalidMessage",
+      options.closeOnInvalidMessage,
+      d.closeOnInvalidMessage,
+    ),
+    checkOrigin: compileOriginCheck(
+      options.allowedOrigin,
+      checkBoolean("requireOrigin", options.requireOrigin, d.requireOrigin),
+    ),
+  });
+}
