@@ -2,5 +2,9 @@
 
 export { Channel } from "./channel";
 export type { ReadChannel, WriteChannel, RecvResult, OpOptions } from "./channel";
+export { select } from "./select";
+export type { SelectCases, SelectResult, SelectOptions, ChannelValue } from "./select";
+export { after, tick } from "./timers";
+export type { TimerChannel } from "./timers";
 export { SocketsError, ChannelClosedError } from "./errors";
 export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./socket";
