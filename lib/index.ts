@@ -3,7 +3,7 @@
 export { Channel } from "./channel";
 export type { ReadChannel, WriteChannel, RecvResult, OpOptions } from "./channel";
 export { select } from "./select";
-export type { SelectCases, SelectResult, SelectOptions, ChannelValue } from "./select";
+export type { SelectCases, SelectResult, SelectOptions, SelectLoop, ChannelValue } from "./select";
 export { after, tick } from "./timers";
 export type { TimerChannel } from "./timers";
 export { SocketsError, ChannelClosedError } from "./errors";

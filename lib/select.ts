@@ -39,6 +39,18 @@ export interface SelectOptions extends OpOptions {
 
 type Step<R> = IteratorResult<R, undefined>;
 
+/** What `select` returns: an async iterable iterator whose `return()` always exists. */
+export interface SelectLoop<C extends SelectCases> extends AsyncIterableIterator<
+  SelectResult<C>,
+  undefined,
+  undefined
+> {
+  /** The next step; `done` once no case is left or the loop was left. */
+  next(): Promise<IteratorResult<SelectResult<C>, undefined>>;
+  /** Leaves the loop: withdraws the waiters; a pending step ends with `done`. */
+  return(): Promise<IteratorResult<SelectResult<C>, undefined>>;
+}
+
 const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /** One case of the set: its name, its channel, and the waiter parked on it during a step. */
@@ -253,10 +265,7 @@ function isReadChannel(value: unknown): value is ReadChannel<unknown> {
  * @param options `signal` stops the loop (the step rejects with the signal's reason).
  * @throws TypeError if a case is not a channel.
  */
-export function select<C extends SelectCases>(
-  cases: C,
-  options?: SelectOptions,
-): AsyncIterableIterator<SelectResult<C>, undefined, undefined> {
+export function select<C extends SelectCases>(cases: C, options?: SelectOptions): SelectLoop<C> {
   if (typeof cases !== "object" || cases === null) {
     throw new TypeError("select: cases must be an object of channels");
   }
