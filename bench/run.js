@@ -1,0 +1,835 @@
+// The benchmark orchestrator: `npm run bench` (full, ~10 min) or `npm run bench -- --quick`
+// (under a minute). For every scenario it runs every contender in the same run, alternating
+// their order round by round; each measurement gets a fresh server process and a fresh
+// load-generator process on loopback, so nothing carries over between contenders. It prints a
+// Markdown table with each contender's ratio to raw ws and, for full runs, writes
+// bench/results/latest.json and bench/results/latest.md.
+//
+// Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,fanout,
+// handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
+// for --quick), --profile (servers run with --cpu-prof into bench/results/profiles/).
+"use strict";
+
+const { fork, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { setTimeout: sleep } = require("node:timers/promises");
+
+const root = path.resolve(__dirname, "..");
+const args = require("./servers/common").parseArgs();
+const quick = args.quick === "true";
+
+// ---------------------------------------------------------------- parameters
+
+const P = quick
+  ? {
+      rounds: 2,
+      echo: { conns: 100, depth: 8, warmMs: 250, measureMs: 700 },
+      fanout: { conns: 5000, times: 8, warmConns: 20, concurrency: 100 },
+      handshake: { warmMs: 150, durationMs: 600, concurrency: 16, max: 20000 },
+      sectionTimeoutMs: 30000,
+    }
+  : {
+      rounds: 5,
+      echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 3000 },
+      fanout: { conns: 5000, times: 40, warmConns: 20, concurrency: 100 },
+      handshake: { warmMs: 300, durationMs: 2500, concurrency: 16, max: 50000 },
+      sectionTimeoutMs: 180000,
+    };
+if (args.rounds) P.rounds = Number(args.rounds);
+const ECHO_SIZES = [64, 16384];
+const BCAST_SIZE = 64;
+const TIMEOUT_MS = 10000;
+
+const distEntry = path.join(root, "dist", "index.js");
+
+/** Every contender; `available()` says whether it can run in this checkout. */
+const CONTENDERS = [
+  {
+    name: "ws",
+    server: "ws.js",
+    client: "ws",
+    note: "raw ws on the Express app's http server: path check in the upgrade listener, Origin via verifyClient; echo returns the received Buffer; broadcast is a naive send loop",
+  },
+  {
+    name: "express-sockets messages",
+    server: "express-sockets.js",
+    serverArgs: ["--mode=messages"],
+    client: "ws",
+    note: "sockets.messages(): routed through Express before the handshake, default allowedOrigin; echo is `for await (m of receiver) await sender.send(m)`; broadcast via broadcast() when exported",
+    available: bindingAvailable,
+  },
+  {
+    name: "express-sockets json",
+    server: "express-sockets.js",
+    serverArgs: ["--mode=json"],
+    client: "ws",
+    note: "sockets.json(): every message parsed and re-serialised",
+    available: bindingAvailable,
+  },
+  {
+    name: "express-ws",
+    server: "express-ws.js",
+    client: "ws",
+    note: "app.ws(): handshake before Express routing; Origin via wsOptions.verifyClient (it has no check of its own)",
+  },
+  {
+    name: "socket.io",
+    server: "socket.io.js",
+    client: "sio",
+    note: "websocket transport only, socket.io-client; Origin via allowRequest; broadcast is namespace emit()",
+  },
+];
+
+function bindingAvailable() {
+  if (!fs.existsSync(path.join(__dirname, "servers", "express-sockets.js"))) return false;
+  try {
+    const lib = require(distEntry);
+    return typeof lib.attach === "function" && typeof lib.sockets === "object";
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** Forks a benchmark process; `request(cmd, args)` sends one IPC command and awaits its reply. */
+function start(file, argv, { execArgv = [], label }) {
+  const proc = fork(file, argv, {
+    execArgv,
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+    cwd: root,
+  });
+  let nextId = 1;
+  const pending = new Map();
+  let failed = null;
+  const fail = (err) => {
+    failed = err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  let logged = 0;
+  let partial = "";
+  proc.stdout.on("data", (chunk) => {
+    // The port line is for standalone use; anything else a server prints is shown, briefly.
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop();
+    for (const line of lines) {
+      if (line.startsWith('{"port"') || !line.trim()) continue;
+      if (logged++ < 5) process.stderr.write(`  [${label}] ${line}\n`);
+    }
+  });
+  const ready = new Promise((resolve, reject) => {
+    proc.on("message", (msg) => {
+      if (msg.type === "ready") resolve(msg);
+      else if (msg.type === "reply" && pending.has(msg.id)) {
+        const p = pending.get(msg.id);
+        pending.delete(msg.id);
+        if (msg.error) p.reject(new Error(`${label}: ${msg.error}`));
+        else p.resolve(msg);
+      }
+    });
+    proc.on("exit", (code, signal) => {
+      const err = new Error(`${label} exited (${signal || code})`);
+      reject(err);
+      fail(err);
+    });
+    proc.on("error", reject);
+  });
+  function request(cmd, body = {}, timeoutMs = TIMEOUT_MS) {
+    if (failed) return Promise.reject(failed);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`${label}: ${cmd} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      proc.send({ id, cmd, args: body });
+    });
+  }
+  async function stop() {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once("exit", r));
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+  return { proc, ready, request, stop };
+}
+
+/** One server and one load generator for `contender`; `body` runs the scenario with them. */
+async function session(contender, body) {
+  const execArgv = ["--expose-gc"];
+  if (args.profile === "true") {
+    const dir = path.join(__dirname, "results", "profiles");
+    fs.mkdirSync(dir, { recursive: true });
+    execArgv.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
+  }
+  const server = start(
+    path.join(__dirname, "servers", contender.server),
+    [...(contender.serverArgs || []), `--bcast-size=${BCAST_SIZE}`],
+    { execArgv, label: `${contender.name} server` },
+  );
+  const gen = start(
+    path.join(__dirname, "load", "generator.js"),
+    [`--client=${contender.client}`],
+    {
+      label: `${contender.name} load`,
+    },
+  );
+  try {
+    const [{ port }] = await withDeadline(Promise.all([server.ready, gen.ready]), TIMEOUT_MS);
+    return await body({ server, gen, port, origin: `http://127.0.0.1:${port}` });
+  } finally {
+    await Promise.all([gen.stop(), server.stop()]);
+  }
+}
+
+function withDeadline(promise, ms) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- scenarios
+
+async function echoRound(contender, size) {
+  const o = P.echo;
+  return session(contender, async ({ server, gen, port, origin }) => {
+    const started = await gen.request(
+      "echo-start",
+      { port, route: "/echo", conns: o.conns, depth: o.depth, size, origin, timeoutMs: 5000 },
+      30000,
+    );
+    await sleep(o.warmMs);
+    const [g0, s0] = await Promise.all([gen.request("snapshot"), server.request("cpu")]);
+    await sleep(o.measureMs);
+    const [g1, s1] = await Promise.all([gen.request("snapshot"), server.request("cpu")]);
+    const stopped = await gen.request("echo-stop", { timeoutMs: 5000 }, 20000);
+    if (stopped.bad) throw new Error(`${stopped.bad} echoes of the wrong size`);
+    const messages = g1.received - g0.received;
+    const ms = g1.t - g0.t;
+    return {
+      msgsPerSec: (messages / ms) * 1000,
+      serverCpuMicrosPerMsg: (s1.cpuMicros - s0.cpuMicros) / messages,
+      serverCpu: (s1.cpuMicros - s0.cpuMicros) / (ms * 1000),
+      loadCpu: (g1.cpuMicros - g0.cpuMicros) / (ms * 1000),
+      connections: started.opened,
+      bytes: started.bytes,
+      drained: stopped.drained,
+    };
+  });
+}
+
+async function fanoutRound(contender) {
+  const o = P.fanout;
+  return session(contender, async ({ server, gen, port, origin }) => {
+    const common = { port, route: "/bcast", size: BCAST_SIZE, origin, timeoutMs: 5000 };
+    // Warm the code paths (lazy requires, JIT) so the baseline below is not charged to them.
+    await gen.request("connect", { ...common, conns: o.warmConns, concurrency: 10 }, 30000);
+    await gen.request("broadcast", { times: 5, timeoutMs: 5000, budgetMs: 5000 }, 10000);
+    await gen.request("close-all", { timeoutMs: 5000 }, 10000);
+    await waitForConnections(server, 0);
+    const before = await server.request("mem");
+    const connected = await gen.request(
+      "connect",
+      { ...common, conns: o.conns, concurrency: o.concurrency },
+      120000,
+    );
+    await waitForConnections(server, o.conns);
+    await sleep(200);
+    const after = await server.request("mem");
+    const { samples } = await gen.request(
+      "broadcast",
+      { times: o.times, timeoutMs: 10000, budgetMs: 60000 },
+      90000,
+    );
+    await gen.request("close-all", { timeoutMs: 10000 }, 30000);
+    const per = (k) => (after.mem[k] - before.mem[k]) / o.conns;
+    return {
+      samples,
+      connectMs: connected.ms,
+      rssPerConn: per("rss"),
+      heapPerConn: per("heapUsed"),
+      externalPerConn: per("external"),
+      rssBefore: before.mem.rss,
+      rssAfter: after.mem.rss,
+      serverConnections: after.connections,
+    };
+  });
+}
+
+/** Waits (bounded) until the server reports `n` open connections. */
+async function waitForConnections(server, n) {
+  const stopAt = Date.now() + 10000;
+  for (;;) {
+    const { connections } = await server.request("connections");
+    if (connections === n) return;
+    if (Date.now() > stopAt) throw new Error(`server holds ${connections} connections, want ${n}`);
+    await sleep(20);
+  }
+}
+
+async function handshakeRound(contender) {
+  const o = P.handshake;
+  return session(contender, async ({ server, gen, port, origin }) => {
+    const common = { port, route: "/echo", origin, concurrency: o.concurrency, timeoutMs: 5000 };
+    await gen.request("handshake", { ...common, durationMs: o.warmMs, max: o.max }, 30000);
+    const s0 = await server.request("cpu");
+    const r = await gen.request(
+      "handshake",
+      { ...common, durationMs: o.durationMs, max: o.max },
+      60000,
+    );
+    const s1 = await server.request("cpu");
+    return {
+      perSec: (r.count / r.elapsedMs) * 1000,
+      count: r.count,
+      errors: r.errors,
+      serverCpuMicrosPerConn: (s1.cpuMicros - s0.cpuMicros) / r.count,
+      loadCpu: r.cpuMicros / (r.elapsedMs * 1000),
+    };
+  });
+}
+
+/** Runs `round(contender)` for every contender, rounds times, rotating the order each round. */
+async function alternate(title, contenders, round) {
+  const results = new Map(contenders.map((c) => [c.name, { rounds: [], errors: [] }]));
+  for (let r = 0; r < P.rounds; r++) {
+    const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
+    for (const c of order) {
+      const t0 = Date.now();
+      try {
+        results.get(c.name).rounds.push(await round(c));
+        log(`  ${title} round ${r + 1}/${P.rounds} ${c.name}: ${Date.now() - t0} ms`);
+      } catch (err) {
+        results.get(c.name).errors.push(err.message);
+        log(`  ${title} round ${r + 1}/${P.rounds} ${c.name}: FAILED ${err.message}`);
+      }
+    }
+  }
+  return results;
+}
+
+async function runSection(name) {
+  const file = path.join(__dirname, `${name}.js`);
+  if (!fs.existsSync(file)) return { skipped: `bench/${name}.js is not there` };
+  const child = fork(
+    path.join(__dirname, "load", "section.js"),
+    [file, ...(quick ? ["--quick"] : [])],
+    {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    },
+  );
+  try {
+    const msg = await withDeadline(
+      new Promise((resolve, reject) => {
+        child.on("message", (m) => m.type === "rows" && resolve(m));
+        child.on("exit", (code) => reject(new Error(`exited with ${code} before sending rows`)));
+      }),
+      P.sectionTimeoutMs,
+    );
+    return msg.error ? { error: msg.error } : { rows: msg.rows };
+  } catch (err) {
+    return { error: err.message };
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+}
+
+// ---------------------------------------------------------------- statistics
+
+function median(xs) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Nearest-rank percentile. */
+function percentile(xs, p) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = {
+  int: (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "n/a"),
+  ms: (x) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : "n/a"),
+  kib: (x) => (Number.isFinite(x) ? (x / 1024).toFixed(1) : "n/a"),
+  ratio: (x) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "n/a"),
+  us: (x) => (Number.isFinite(x) ? x.toFixed(1) : "n/a"),
+  pct: (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "n/a"),
+};
+
+/**
+ * Builds one Markdown table. `metrics` are { key, label, format, better: "higher"|"lower",
+ * ratio: true }; each ratio column is the contender's value over raw ws's.
+ */
+function table(summary, metrics) {
+  const head = ["contender"];
+  for (const m of metrics) {
+    head.push(m.label);
+    if (m.ratio) head.push(`÷ ws (${m.better} is better)`);
+  }
+  const rows = [head, head.map(() => "---")];
+  const ws = summary.ws || {};
+  for (const [name, s] of Object.entries(summary)) {
+    const row = [name];
+    for (const m of metrics) {
+      row.push(s.error ? "failed" : m.format(s[m.key]));
+      if (m.ratio) row.push(s.error ? "" : fmt.ratio(s[m.key] / ws[m.key]));
+    }
+    rows.push(row);
+  }
+  return rows.map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+function summarise(results, fields) {
+  const out = {};
+  for (const [name, { rounds, errors }] of results) {
+    if (!rounds.length) {
+      out[name] = { error: errors.join("; ") || "no rounds" };
+      continue;
+    }
+    out[name] = fields(rounds);
+    out[name].rounds = rounds.length;
+    if (errors.length) out[name].errors = errors;
+  }
+  return out;
+}
+
+/** What a target compares: value ÷ reference, checked against `limit` in the right direction. */
+function check(label, value, reference, better, limit) {
+  const ratio = value / reference;
+  const pass = better === "higher" ? ratio >= limit : ratio <= limit;
+  return { target: label, ratio, limit, pass: Number.isFinite(ratio) ? pass : null };
+}
+
+function targets(summaries) {
+  const out = [];
+  for (const who of ["express-sockets messages", "express-sockets json"]) {
+    const get = (sc, k) => (summaries[sc] && summaries[sc][who] ? summaries[sc][who][k] : NaN);
+    const ref = (sc, k, c) => (summaries[sc] && summaries[sc][c] ? summaries[sc][c][k] : NaN);
+    if (!summaries.echo64 || !summaries.echo64[who]) continue;
+    for (const sc of ["echo64", "echo16k"]) {
+      out.push({
+        who,
+        ...check(
+          `${sc} ≥ 0.9 × ws`,
+          get(sc, "msgsPerSec"),
+          ref(sc, "msgsPerSec", "ws"),
+          "higher",
+          0.9,
+        ),
+      });
+      out.push({
+        who,
+        ...check(
+          `${sc} ≥ 2 × socket.io`,
+          get(sc, "msgsPerSec"),
+          ref(sc, "msgsPerSec", "socket.io"),
+          "higher",
+          2,
+        ),
+      });
+    }
+    out.push({
+      who,
+      ...check(
+        "fan-out p50 ≤ 1 × ws",
+        get("fanout", "p50"),
+        ref("fanout", "p50", "ws"),
+        "lower",
+        1,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "fan-out p99 ≤ 1 × ws",
+        get("fanout", "p99"),
+        ref("fanout", "p99", "ws"),
+        "lower",
+        1,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "fan-out p50 ≤ 0.5 × socket.io",
+        get("fanout", "p50"),
+        ref("fanout", "p50", "socket.io"),
+        "lower",
+        0.5,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "RSS/conn ≤ 1.3 × ws",
+        get("fanout", "rssPerConn"),
+        ref("fanout", "rssPerConn", "ws"),
+        "lower",
+        1.3,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "heap/conn ≤ 1.3 × ws",
+        get("fanout", "heapPerConn"),
+        ref("fanout", "heapPerConn", "ws"),
+        "lower",
+        1.3,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "RSS/conn ≤ 0.5 × socket.io",
+        get("fanout", "rssPerConn"),
+        ref("fanout", "rssPerConn", "socket.io"),
+        "lower",
+        0.5,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "handshakes ≥ 0.8 × ws",
+        get("handshake", "perSec"),
+        ref("handshake", "perSec", "ws"),
+        "higher",
+        0.8,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
+        "handshakes ≥ 2 × socket.io",
+        get("handshake", "perSec"),
+        ref("handshake", "perSec", "socket.io"),
+        "higher",
+        2,
+      ),
+    });
+  }
+  return out;
+}
+
+function rowsTable(rows) {
+  if (!Array.isArray(rows) || !rows.length) return "(no rows)";
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v) =>
+    typeof v === "number" ? (Number.isInteger(v) ? fmt.int(v) : v.toFixed(2)) : String(v ?? "");
+  return [keys, keys.map(() => "---"), ...rows.map((r) => keys.map((k) => cell(r[k])))]
+    .map((r) => `| ${r.join(" | ")} |`)
+    .join("\n");
+}
+
+function markdown(report) {
+  const m = report.machine;
+  const s = report.scenarios;
+  const out = [];
+  out.push(`# express-sockets benchmarks${report.quick ? " (quick run)" : ""}`);
+  out.push("");
+  out.push(
+    `${report.date} · ${m.cpu} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os} · ws ${m.versions.ws} · express ${m.versions.express} · express-ws ${m.versions["express-ws"]} · socket.io ${m.versions["socket.io"]} · commit ${m.commit}`,
+  );
+  out.push("");
+  out.push(
+    `Server and load generator are separate processes on loopback; each figure is the median of ${report.parameters.rounds} rounds, contenders alternating (order rotated every round), a fresh server process per measurement. Ratios are value ÷ raw ws from this run.`,
+  );
+  for (const [key, title, extra] of [
+    ["echo64", "Echo throughput, 64-byte messages", ""],
+    ["echo16k", "Echo throughput, 16 KiB messages", ""],
+  ]) {
+    if (!s[key]) continue;
+    const e = report.parameters.echo;
+    out.push("", `## ${title}${extra}`, "");
+    out.push(
+      `${e.conns} connections, ${e.depth} messages in flight each, ${e.measureMs} ms measured after ${e.warmMs} ms warm-up. Server CPU is the server process's CPU time per echoed message (independent of whether the load generator saturates).`,
+      "",
+    );
+    out.push(
+      table(s[key], [
+        { key: "msgsPerSec", label: "messages/s", format: fmt.int, better: "higher", ratio: true },
+        {
+          key: "serverCpuMicrosPerMsg",
+          label: "server CPU µs/msg",
+          format: fmt.us,
+          better: "lower",
+          ratio: true,
+        },
+        { key: "serverCpu", label: "server CPU", format: fmt.pct },
+        { key: "loadCpu", label: "load-gen CPU", format: fmt.pct },
+      ]),
+    );
+  }
+  if (s.fanout) {
+    const f = report.parameters.fanout;
+    out.push("", "## Broadcast fan-out", "");
+    out.push(
+      `One ${BCAST_SIZE}-byte message to ${f.conns} connected clients, triggered by a message from one of them; time from sending the trigger until the last client has the broadcast. p50/p99 over all broadcasts of all rounds (${f.times} per round).`,
+      "",
+    );
+    out.push(
+      table(s.fanout, [
+        { key: "p50", label: "p50 ms", format: fmt.ms, better: "lower", ratio: true },
+        { key: "p99", label: "p99 ms", format: fmt.ms, better: "lower", ratio: true },
+        { key: "samples", label: "broadcasts", format: fmt.int },
+      ]),
+    );
+    out.push("", "## Memory per idle connection", "");
+    out.push(
+      `${f.conns} open idle connections (the broadcast route, before any broadcast); server RSS and V8 heap after a full GC, minus the same after warm-up with no connections, divided by ${f.conns}. Median over rounds.`,
+      "",
+    );
+    out.push(
+      table(s.fanout, [
+        { key: "rssPerConn", label: "RSS KiB/conn", format: fmt.kib, better: "lower", ratio: true },
+        {
+          key: "heapPerConn",
+          label: "heap KiB/conn",
+          format: fmt.kib,
+          better: "lower",
+          ratio: true,
+        },
+        { key: "externalPerConn", label: "external KiB/conn", format: fmt.kib },
+        { key: "connectMs", label: `ms to open ${f.conns}`, format: fmt.int },
+      ]),
+    );
+  }
+  if (s.handshake) {
+    const h = report.parameters.handshake;
+    out.push("", "## Handshake rate", "");
+    out.push(
+      `Open a connection to /echo (Express routing where the contender has it, and the Origin check), count it on open, close it, repeat; ${h.concurrency} at a time for ${h.durationMs} ms.`,
+      "",
+    );
+    out.push(
+      table(s.handshake, [
+        { key: "perSec", label: "connections/s", format: fmt.int, better: "higher", ratio: true },
+        {
+          key: "serverCpuMicrosPerConn",
+          label: "server CPU µs/conn",
+          format: fmt.us,
+          better: "lower",
+          ratio: true,
+        },
+      ]),
+    );
+  }
+  for (const [name, sec] of Object.entries(report.sections || {})) {
+    out.push(
+      "",
+      `## ${name === "channels" ? "Channel micro-benchmark" : name === "tail" ? "File following (tail)" : name} (bench/${name}.js)`,
+      "",
+    );
+    out.push(sec.rows ? rowsTable(sec.rows) : `Not run: ${sec.skipped || sec.error}`);
+  }
+  if (report.targets.length) {
+    out.push("", "## Targets", "");
+    out.push("| contender | target | ratio | result |", "| --- | --- | --- | --- |");
+    for (const t of report.targets) {
+      out.push(
+        `| ${t.who} | ${t.target} | ${fmt.ratio(t.ratio)} | ${t.pass === null ? "n/a" : t.pass ? "met" : "**missed**"} |`,
+      );
+    }
+  }
+  const failures = [];
+  for (const [sc, sum] of Object.entries(s)) {
+    for (const [name, v] of Object.entries(sum)) {
+      if (v.error) failures.push(`${sc} / ${name}: ${v.error}`);
+      else if (v.errors)
+        failures.push(
+          `${sc} / ${name}: ${v.errors.length} failed round(s): ${v.errors.join("; ")}`,
+        );
+    }
+  }
+  if (failures.length) out.push("", "## Failures", "", ...failures.map((f) => `- ${f}`));
+  out.push("", "## Contenders", "");
+  for (const c of report.contenders) out.push(`- **${c.name}**: ${c.note}`);
+  for (const c of report.skipped) out.push(`- **${c.name}**: not run (${c.why})`);
+  return `${out.join("\n")}\n`;
+}
+
+function machine() {
+  const version = (pkg) => {
+    try {
+      return JSON.parse(
+        fs.readFileSync(path.join(root, "node_modules", pkg, "package.json"), "utf8"),
+      ).version;
+    } catch {
+      return "missing";
+    }
+  };
+  let commit = "unknown";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: os.cpus()[0].model,
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    versions: {
+      ws: version("ws"),
+      express: version("express"),
+      "express-ws": version("express-ws"),
+      "socket.io": version("socket.io"),
+      "socket.io-client": version("socket.io-client"),
+    },
+    commit,
+  };
+}
+
+function log(line) {
+  process.stderr.write(`${line}\n`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const t0 = Date.now();
+  if (!fs.existsSync(distEntry)) {
+    log("dist/ is missing: running npm run build");
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
+  }
+  const only = args.only ? new Set(args.only.split(",")) : null;
+  const wanted = new Set((args.scenarios || "echo,fanout,handshake,sections").split(","));
+  const contenders = [];
+  const skipped = [];
+  for (const c of CONTENDERS) {
+    if (only && !only.has(c.name) && !only.has(c.name.split(" ")[0])) continue;
+    if (c.available && !c.available())
+      skipped.push({ name: c.name, why: "the binding is not in dist/ yet" });
+    else contenders.push(c);
+  }
+  log(
+    `contenders: ${contenders.map((c) => c.name).join(", ")}; ${P.rounds} rounds${quick ? " (quick)" : ""}`,
+  );
+
+  const scenarios = {};
+  if (wanted.has("echo")) {
+    for (const size of ECHO_SIZES) {
+      const key = size === 64 ? "echo64" : "echo16k";
+      const res = await alternate(key, contenders, (c) => echoRound(c, size));
+      scenarios[key] = summarise(res, (rs) => ({
+        msgsPerSec: median(rs.map((r) => r.msgsPerSec)),
+        serverCpuMicrosPerMsg: median(rs.map((r) => r.serverCpuMicrosPerMsg)),
+        serverCpu: median(rs.map((r) => r.serverCpu)),
+        loadCpu: median(rs.map((r) => r.loadCpu)),
+        perRound: rs.map((r) => Math.round(r.msgsPerSec)),
+        bytes: rs[0].bytes,
+      }));
+    }
+  }
+  if (wanted.has("fanout")) {
+    const res = await alternate("fanout", contenders, fanoutRound);
+    scenarios.fanout = summarise(res, (rs) => {
+      const all = rs.flatMap((r) => r.samples);
+      return {
+        p50: percentile(all, 50),
+        p99: percentile(all, 99),
+        max: Math.max(...all),
+        samples: all.length,
+        rssPerConn: median(rs.map((r) => r.rssPerConn)),
+        heapPerConn: median(rs.map((r) => r.heapPerConn)),
+        externalPerConn: median(rs.map((r) => r.externalPerConn)),
+        connectMs: median(rs.map((r) => r.connectMs)),
+        rssPerConnRounds: rs.map((r) => Math.round(r.rssPerConn)),
+      };
+    });
+  }
+  if (wanted.has("handshake")) {
+    const res = await alternate("handshake", contenders, handshakeRound);
+    scenarios.handshake = summarise(res, (rs) => ({
+      perSec: median(rs.map((r) => r.perSec)),
+      serverCpuMicrosPerConn: median(rs.map((r) => r.serverCpuMicrosPerConn)),
+      loadCpu: median(rs.map((r) => r.loadCpu)),
+      perRound: rs.map((r) => Math.round(r.perSec)),
+      errors: rs.reduce((n, r) => n + r.errors, 0) || undefined,
+    }));
+  }
+  const sections = {};
+  if (wanted.has("sections")) {
+    for (const name of ["channels", "tail"]) {
+      log(`  section ${name}`);
+      sections[name] = await runSection(name);
+    }
+  }
+
+  const report = {
+    date: new Date().toISOString(),
+    quick,
+    durationSec: Math.round((Date.now() - t0) / 1000),
+    machine: machine(),
+    parameters: { ...P, echoSizes: ECHO_SIZES, broadcastSize: BCAST_SIZE },
+    contenders: contenders.map(({ name, note }) => ({ name, note })),
+    skipped,
+    scenarios,
+    sections,
+  };
+  report.targets = targets(scenarios);
+  report.ratiosToWs = ratios(scenarios);
+  const md = markdown(report);
+  process.stdout.write(md);
+  const out =
+    args.out ||
+    (quick || only || args.rounds || args.scenarios
+      ? null
+      : path.join(__dirname, "results", "latest"));
+  if (out) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(`${out}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    fs.writeFileSync(`${out}.md`, md);
+    log(`wrote ${path.relative(root, out)}.json and .md`);
+  }
+  log(`done in ${report.durationSec} s`);
+}
+
+/** Each contender's headline figures ÷ raw ws's, per scenario, for the JSON. */
+function ratios(scenarios) {
+  const keys = {
+    echo64: ["msgsPerSec", "serverCpuMicrosPerMsg"],
+    echo16k: ["msgsPerSec", "serverCpuMicrosPerMsg"],
+    fanout: ["p50", "p99", "rssPerConn", "heapPerConn"],
+    handshake: ["perSec", "serverCpuMicrosPerConn"],
+  };
+  const out = {};
+  for (const [sc, sum] of Object.entries(scenarios)) {
+    const ws = sum.ws;
+    if (!ws || ws.error) continue;
+    out[sc] = {};
+    for (const [name, v] of Object.entries(sum)) {
+      if (v.error) continue;
+      out[sc][name] = Object.fromEntries(
+        keys[sc].map((k) => [k, Number((v[k] / ws[k]).toFixed(3))]),
+      );
+    }
+  }
+  return out;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

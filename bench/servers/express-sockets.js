@@ -1,0 +1,56 @@
+// Contender "express-sockets messages" / "express-sockets json" (--mode=messages|json): the
+// binding as its README shows it. Upgrades are routed through Express before the handshake and
+// the factory's default Origin check runs; default options otherwise (keep-alive pings, write
+// and pong timeouts, buffered channels), logging off like the other contenders.
+// Echo: `for await (m of receiver) await sender.send(m)`. Broadcast: the bound sockets live in
+// a Set and `broadcast(set, message)` (frame once, write many) sends to all of them; without
+// that export (an older dist/) it falls back to a loop over `sender.trySend`.
+"use strict";
+
+const http = require("node:http");
+const express = require("express");
+const lib = require("../../dist");
+const { broadcastPayload, parseArgs, serve } = require("./common");
+
+const args = parseArgs();
+const mode = args.mode === "json" ? "json" : "messages";
+const bcastSize = Number(args["bcast-size"] ?? 64);
+const options = { skipLogging: true };
+const factory = () =>
+  mode === "json" ? lib.sockets.json(undefined, options) : lib.sockets.messages(options);
+// A json broadcast is {"b":"<payload>"}: 8 bytes around the payload, the same size on the wire.
+const message =
+  mode === "json"
+    ? (seq) => ({ b: broadcastPayload(seq, bcastSize - 8) })
+    : (seq) => broadcastPayload(seq, bcastSize);
+
+const app = express();
+app.get("/", (_req, res) => res.send("ok"));
+
+app.get("/echo", factory(), async (_req, res) => {
+  const { receiver, sender } = res.locals.socket;
+  for await (const m of receiver) await sender.send(m);
+});
+
+const members = new Set();
+const sendToAll =
+  typeof lib.broadcast === "function"
+    ? (msg) => lib.broadcast(members, msg)
+    : (msg) => {
+        for (const s of members) s.sender.trySend(msg);
+      };
+
+app.get("/bcast", factory(), async (_req, res) => {
+  const socket = res.locals.socket;
+  members.add(socket);
+  try {
+    for await (const seq of socket.receiver) sendToAll(message(String(seq)));
+  } finally {
+    members.delete(socket);
+  }
+});
+
+const server = http.createServer(app);
+const upgrades = lib.attach(server, app, { skipLogging: true });
+
+serve(server, { connections: () => upgrades.size });

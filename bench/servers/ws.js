@@ -1,0 +1,43 @@
+// Contender "ws": raw `ws` on the same `http` server as an Express app: the physical limit of
+// this stack. Upgrades skip Express: the `upgrade` listener checks the path itself, and
+// `verifyClient` does the same Origin check as the other contenders. Echo sends the received
+// Buffer back as it came; broadcast is the naive loop `for (c of clients) c.send(msg)`.
+"use strict";
+
+const http = require("node:http");
+const express = require("express");
+const { WebSocketServer } = require("ws");
+const { broadcastPayload, parseArgs, serve, sameOrigin } = require("./common");
+
+const args = parseArgs();
+const bcastSize = Number(args["bcast-size"] ?? 64);
+
+const app = express();
+app.get("/", (_req, res) => res.send("ok"));
+const server = http.createServer(app);
+
+const verifyClient = ({ origin, req }) => sameOrigin(origin, req.headers.host);
+const echo = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
+const bcast = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
+
+echo.on("connection", (ws) => {
+  ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+
+bcast.on("connection", (ws) => {
+  ws.on("message", (data) => {
+    const msg = broadcastPayload(data.toString(), bcastSize);
+    for (const c of bcast.clients) c.send(msg);
+  });
+});
+
+server.on("upgrade", (req, socket, head) => {
+  const wss = req.url === "/echo" ? echo : req.url === "/bcast" ? bcast : null;
+  if (!wss) {
+    socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+});
+
+serve(server, { connections: () => echo.clients.size + bcast.clients.size });
