@@ -1,0 +1,958 @@
+// The life of one accepted WebSocket: `bind()` ties a `ws` WebSocket to the five channels of
+// `Socket` (receiver, sender, done, disconnect, error) and runs keep-alive, the write deadline,
+// backpressure in both directions and the closing handshake until the socket is gone.
+//
+// Receiving: every message is decoded as it arrives (from the moment of bind, so a handler that
+// attaches late loses nothing) and offered to `receiver`. When the receiver is full, or an async
+// schema is still validating, the message waits in the inbox, in order, and reading from the
+// socket pauses (`ws.pause()`), so TCP pushes back on the client. The inbox only ever holds what
+// ws had already parsed from the chunk it was reading: bounded by ws's read chunk.
+//
+// Sending: `sender.send()` encodes at once (an unencodable value rejects the send) and, in the
+// common case (nothing queued, socket not backed up), writes synchronously. Otherwise the
+// encoded message waits in the outbox (at most `sendChannelBuffer` of them) and further sends
+// wait. The outbox drains into ws as ws's own buffer (`bufferedAmount`) falls below
+// SEND_HIGH_WATER_MARK, driven by the write callbacks (ws has no drain event).
+//
+// Timers: one per connection. It fires at the earliest of: the next ping (`pingPeriod`), the read
+// deadline (`pongWait` after the last frame of any kind from the client), the write deadline
+// (`writeWait` after the last write progress while writes are pending) and the close deadline.
+//
+// Closing, states only move forward:
+//
+//   OPEN --close()/disconnect--> CLOSING --outbox empty--> CLOSE_SENT --ws 'close'--> CLOSED
+//     |                             |    (ws.close(code): the close frame follows the data)  ^
+//     +------ terminate(): timeouts, 1006, close deadline (no close frame) ------------------+
+//
+// In CLOSING the sender no longer accepts sends (waiting ones reject), the outbox is flushed,
+// then the close frame goes out and ws waits for the client's. On CLOSED: `done` yields the
+// close code and closes, `error` and the sender close, the timer is released, and the receiver
+// closes once the messages already received have been read. Anything that could not be
+// delivered is counted and logged.
+
+import { randomUUID } from "node:crypto";
+import type { RawData, WebSocket } from "ws";
+import { Channel, type OpOptions, type ReadChannel, type WriteChannel } from "./channel";
+import type { Codec } from "./codec";
+import {
+  ChannelClosedError,
+  InvalidMessageError,
+  ProtocolError,
+  SocketsError,
+  TimeoutError,
+} from "./errors";
+import type { ResolvedOptions } from "./options";
+import { Queue } from "./queue";
+import type { CloseInfo, DisconnectRequest, Socket, Transport } from "./socket";
+
+/** What a connection needs from the resolved factory options. */
+export type ConnectionOptions = Pick<
+  ResolvedOptions,
+  | "log"
+  | "writeWait"
+  | "pongWait"
+  | "pingPeriod"
+  | "sendChannelBuffer"
+  | "recvChannelBuffer"
+  | "closeOnInvalidMessage"
+>;
+
+/** While ws buffers at least this many bytes for the socket, sends queue in the outbox. */
+export const SEND_HIGH_WATER_MARK = 64 * 1024;
+/** Capacity of `error`. When full, the oldest error is dropped (counted and logged). */
+export const ERROR_BUFFER = 16;
+/** Bound of a graceful close (flush, close frame, the client's answer) when none is given. */
+export const DEFAULT_CLOSE_TIMEOUT = 30_000;
+/** Broadcast frames a backed-up connection holds beyond its outbox before it misses some. */
+export const BROADCAST_BACKLOG = 64;
+
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSE_SENT = 2;
+const CLOSED = 3;
+
+/** A message framed once by `broadcast` and written as is to many sockets. */
+export class Frame {
+  constructor(
+    /** Header and payload, as `WebSocket.Sender.frame()` returns them. */
+    readonly list: readonly Buffer[],
+    /** The message itself, for a socket that cannot take a pre-built frame. */
+    readonly payload: string | Buffer,
+  ) {}
+}
+
+/** What the outbox holds: an encoded message, or a frame shared by a broadcast. */
+type Outgoing = string | Buffer | Frame;
+
+/** The parts of ws's WebSocket we reach into: the per-socket Sender, for pre-built frames. */
+interface WsInternals {
+  _sender?: { sendFrame?(list: readonly Buffer[], cb?: (err?: Error) => void): void };
+}
+
+const kConnection = Symbol("express-sockets.connection");
+type BoundWebSocket = WebSocket & { [kConnection]?: Connection<unknown, unknown> };
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const NOOP = (): void => {};
+
+/** A message that could not go to the receiver at once: waiting for room or for its schema. */
+class Inbound<In> {
+  ready = true;
+  failed = false;
+  value: In | undefined = undefined;
+  error: unknown = undefined;
+  constructor(readonly data: Buffer) {}
+}
+
+interface SendWaiter {
+  data: Outgoing;
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
+/** Close codes ws may put in a close frame (RFC 6455 section 7.4). */
+function sendableCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
+}
+
+/** The close code ws attached to a protocol error (it keeps it under a private symbol). */
+function wsStatusCode(err: Error): number | undefined {
+  for (const sym of Object.getOwnPropertySymbols(err)) {
+    if (sym.description === "status-code") {
+      const code = (err as unknown as Record<symbol, unknown>)[sym];
+      if (typeof code === "number") return code;
+    }
+  }
+  return undefined;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------------- ws listeners
+// Module-level functions that find their connection through a symbol: no closures per connection.
+
+function onMessage(this: BoundWebSocket, data: RawData, isBinary: boolean): void {
+  this[kConnection]?.receive(toBuffer(data), isBinary);
+}
+
+function onPingOrPong(this: BoundWebSocket): void {
+  const c = this[kConnection];
+  if (c !== undefined) c.lastHeard = Date.now();
+}
+
+function onError(this: BoundWebSocket, err: Error): void {
+  this[kConnection]?.protocolError(err);
+}
+
+function onClose(this: BoundWebSocket, code: number, reason: Buffer): void {
+  this[kConnection]?.closed_(code, reason.toString());
+}
+
+function onTimer(c: Connection<unknown, unknown>): void {
+  c.tick();
+}
+
+// ---------------------------------------------------------------------- sender
+
+/**
+ * The `sender` of a connection. A WriteChannel whose buffer is the outbox: `send` resolves once
+ * the message is written to ws or queued, waits while the outbox is full and ws is backed up,
+ * and rejects with ChannelClosedError once the connection is closing.
+ */
+export class Sender<Out> implements WriteChannel<Out> {
+  readonly capacity: number;
+  /** Encoded messages not yet handed to ws, oldest first. Allocated on first use. */
+  private outbox: Queue<Outgoing> | null = null;
+  private waiters: Queue<SendWaiter> | null = null;
+  private spaceWaiters: (() => void)[] | null = null;
+  /** Broadcast frames held among the waiters. */
+  private heldFrames = 0;
+
+  constructor(private readonly conn: Connection<unknown, Out>) {
+    this.capacity = conn.options.sendChannelBuffer;
+  }
+
+  get closed(): boolean {
+    return this.conn.state !== OPEN;
+  }
+
+  get length(): number {
+    return this.outbox === null ? 0 : this.outbox.length;
+  }
+
+  trySend(value: Out): boolean {
+    if (this.conn.state !== OPEN || this.hasWaiters()) return false;
+    return this.accept(this.conn.codec.encode(value));
+  }
+
+  send(value: Out, options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.conn.state !== OPEN) return Promise.reject(new ChannelClosedError());
+    let data: string | Buffer;
+    try {
+      data = this.conn.codec.encode(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.hasWaiters() && this.accept(data)) return RESOLVED;
+    return this.wait(data, signal);
+  }
+
+  whenWritable(options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.conn.state !== OPEN) return Promise.reject(new ChannelClosedError());
+    if (this.writableNow()) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const list = (this.spaceWaiters ??= []);
+      let onAbort: (() => void) | undefined;
+      const waiter = (): void => {
+        if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+        if (this.conn.state === OPEN) resolve();
+        else reject(new ChannelClosedError());
+      };
+      if (signal !== undefined) {
+        onAbort = () => {
+          const i = list.indexOf(waiter);
+          if (i >= 0) list.splice(i, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+      list.push(waiter);
+    });
+  }
+
+  /**
+   * @internal Gives a broadcast frame to this connection without waiting: written now, queued
+   * in the outbox, or, when that is full, held behind the waiting sends (in send order). At
+   * most BROADCAST_BACKLOG frames (at least the sender's capacity) are held that way; beyond
+   * that the frame is refused (false) and the caller counts and logs it.
+   */
+  offerFrame(frame: Frame): boolean {
+    if (this.conn.state !== OPEN) return false;
+    if (!this.hasWaiters() && this.accept(frame)) return true;
+    if (this.heldFrames >= Math.max(this.capacity, BROADCAST_BACKLOG)) return false;
+    this.heldFrames++;
+    (this.waiters ??= new Queue<SendWaiter>()).push({ data: frame, resolve: NOOP, reject: NOOP });
+    return true;
+  }
+
+  /** Writes now if nothing is ahead and ws is not backed up, else queues if there is room. */
+  private accept(data: Outgoing): boolean {
+    const outbox = this.outbox;
+    const queued = outbox === null ? 0 : outbox.length;
+    if (queued === 0 && !this.conn.backedUp()) {
+      this.conn.write(data);
+      return true;
+    }
+    if (queued < this.capacity) {
+      (this.outbox ??= new Queue<Outgoing>()).push(data);
+      return true;
+    }
+    return false;
+  }
+
+  private hasWaiters(): boolean {
+    return this.waiters !== null && this.waiters.length > 0;
+  }
+
+  private writableNow(): boolean {
+    if (this.hasWaiters()) return false;
+    const queued = this.length;
+    return (queued === 0 && !this.conn.backedUp()) || queued < this.capacity;
+  }
+
+  private wait(data: Outgoing, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: SendWaiter = { data, resolve, reject };
+      const waiters = (this.waiters ??= new Queue<SendWaiter>());
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          // Withdraw: rebuild the queue without this waiter (rare path).
+          const rest = waiters.drain().filter((w) => w !== waiter);
+          for (const w of rest) waiters.push(w);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiter.resolve = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        waiter.reject = (reason) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(reason);
+        };
+      }
+      waiters.push(waiter);
+    });
+  }
+
+  /** @internal Moves what it can into ws: called when ws's buffer drains. */
+  pump(): void {
+    const conn = this.conn;
+    const outbox = this.outbox;
+    if (outbox !== null) {
+      while (outbox.length > 0 && !conn.backedUp()) conn.write(outbox.shift());
+    }
+    const waiters = this.waiters;
+    if (waiters !== null) {
+      while (waiters.length > 0 && this.accept((waiters.peek() as SendWaiter).data)) {
+        const w = waiters.shift();
+        if (w.data instanceof Frame) this.heldFrames--;
+        w.resolve();
+      }
+    }
+    const spaceWaiters = this.spaceWaiters;
+    if (spaceWaiters !== null && spaceWaiters.length > 0 && this.writableNow()) {
+      this.spaceWaiters = null;
+      for (const w of spaceWaiters) w();
+    }
+  }
+
+  /** @internal True when there is nothing left to hand to ws. */
+  get flushed(): boolean {
+    return this.length === 0;
+  }
+
+  /** @internal Rejects waiting sends (the connection is closing). Returns how many. */
+  rejectWaiters(): number {
+    const waiters = this.waiters;
+    const spaceWaiters = this.spaceWaiters;
+    this.waiters = null;
+    this.spaceWaiters = null;
+    this.heldFrames = 0;
+    let n = 0;
+    if (waiters !== null) {
+      n = waiters.length;
+      for (const w of waiters.drain()) w.reject(new ChannelClosedError());
+    }
+    if (spaceWaiters !== null) for (const w of spaceWaiters) w();
+    return n;
+  }
+
+  /** @internal Drops the outbox (the connection is gone). Returns how many were dropped. */
+  discard(): number {
+    const outbox = this.outbox;
+    this.outbox = null;
+    return outbox === null ? 0 : outbox.length;
+  }
+}
+
+// ---------------------------------------------------------------------- disconnect
+
+/**
+ * The `disconnect` channel: a close code (or `{ code, reason }`) sent here flushes the queued
+ * sends and closes the connection with that code. 1005 closes with an empty close frame (the
+ * client sees 1005), 1006 terminates at once without a close frame (queued sends are dropped and
+ * logged). Any other code a close frame cannot carry, or a reason over 123 bytes, rejects with
+ * RangeError. Once the connection is closing, further requests are accepted and ignored: the
+ * first code wins, like `close()`.
+ */
+class Disconnect implements WriteChannel<DisconnectRequest> {
+  readonly capacity = 0;
+  readonly length = 0;
+  constructor(private readonly conn: Connection<unknown, unknown>) {}
+
+  get closed(): boolean {
+    return this.conn.state !== OPEN;
+  }
+
+  send(request: DisconnectRequest, options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    try {
+      this.trySend(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return RESOLVED;
+  }
+
+  trySend(request: DisconnectRequest): boolean {
+    const { code, reason } = parseDisconnect(request);
+    if (this.conn.state !== OPEN) return false;
+    void this.conn.close(code, reason);
+    return true;
+  }
+
+  whenWritable(options?: OpOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.conn.state === OPEN ? RESOLVED : Promise.reject(new ChannelClosedError());
+  }
+}
+
+function parseDisconnect(request: DisconnectRequest): { code: number; reason: string } {
+  const code = typeof request === "number" ? request : request?.code;
+  const reason = typeof request === "number" ? "" : (request?.reason ?? "");
+  checkClose(code, reason);
+  return { code, reason };
+}
+
+function checkClose(code: unknown, reason: unknown): asserts code is number {
+  if (typeof code !== "number" || !Number.isInteger(code)) {
+    throw new TypeError(`close code must be an integer, got ${String(code)}`);
+  }
+  if (!sendableCloseCode(code) && code !== 1005 && code !== 1006) {
+    throw new RangeError(
+      `close code ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 (1005 and 1006 are mapped)`,
+    );
+  }
+  if (typeof reason !== "string") throw new TypeError("close reason must be a string");
+  if (Buffer.byteLength(reason) > 123) {
+    throw new RangeError("close reason must be at most 123 bytes of UTF-8");
+  }
+}
+
+// ---------------------------------------------------------------------- connection
+
+/** Counters of one connection, for tests, metrics and logs. */
+export interface ConnectionStats {
+  /** Messages received but not yet delivered: in the receiver plus those waiting in the inbox. */
+  readonly receivedPending: number;
+  /** Encoded messages waiting in the outbox (not yet handed to ws). */
+  readonly sendPending: number;
+  /** Bytes ws holds for the socket (`ws.bufferedAmount`). */
+  readonly bufferedAmount: number;
+  /** Whether reading from the socket is paused (receive backpressure). */
+  readonly paused: boolean;
+  /** Errors dropped because `error` was full (oldest first). */
+  readonly errorsDropped: number;
+  /** Outgoing messages that could not be delivered because the connection ended. */
+  readonly undelivered: number;
+}
+
+/** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
+export class Connection<In, Out> implements Socket<In, Out> {
+  /** @internal */ state = OPEN;
+  /** @internal Time of the last frame from the client (any kind). */ lastHeard: number;
+  private readonly rx: Channel<In>;
+  private readonly tx: Sender<Out>;
+  private errors: Channel<Error> | null = null;
+  private doneCh: Channel<CloseInfo> | null = null;
+  private disconnectCh: Disconnect | null = null;
+  private uuid: string | null = null;
+  private info: CloseInfo | null = null;
+  private closedPromise: Promise<CloseInfo> | null = null;
+  private resolveClosed: ((info: CloseInfo) => void) | null = null;
+  /** Requested close, applied once the outbox is flushed. */
+  private closeCode = 1000;
+  private closeReason = "";
+  /** Receive side: messages waiting for room or for their schema, in arrival order. */
+  private inbox: Queue<Inbound<In>> | null = null;
+  private paused = false;
+  private awaitingRoom = false;
+  private onRoom: (() => void) | null = null;
+  /** Send side: ws writes whose callback has not run yet, and the time of the last progress. */
+  private inflight = 0;
+  private writeMark = 0;
+  private onWritten: ((err?: Error | null) => void) | null = null;
+  /** The one timer, when it is due, and its delay (reused with refresh() when unchanged). */
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private timerDelay = -1;
+  private nextPing: number;
+  private closeDeadline = Infinity;
+  private droppedErrors = 0;
+  private lost = 0;
+  /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
+  private rawFrames = -1;
+  private protocolFailed = false;
+
+  constructor(
+    /** @internal */ readonly ws: WebSocket,
+    /** @internal */ readonly codec: Codec<In, Out>,
+    /** @internal */ readonly options: ConnectionOptions,
+    /** The client's address, as it appears in log lines. */
+    readonly remote: string,
+  ) {
+    this.rx = new Channel<In>(options.recvChannelBuffer);
+    this.tx = new Sender<Out>(this as Connection<unknown, Out>);
+    const now = Date.now();
+    this.lastHeard = now;
+    this.nextPing = options.pingPeriod > 0 ? now + options.pingPeriod : Infinity;
+    const bound = ws as BoundWebSocket;
+    bound[kConnection] = this as Connection<unknown, unknown>;
+    ws.on("message", onMessage);
+    ws.on("ping", onPingOrPong);
+    ws.on("pong", onPingOrPong);
+    ws.on("error", onError);
+    ws.on("close", onClose);
+    if (ws.readyState !== ws.OPEN) {
+      // Closed between the handshake and bind: report it as an abnormal end.
+      if (ws.readyState === ws.CLOSED) this.closed_(1006, "");
+      return;
+    }
+    this.schedule(now);
+  }
+
+  // ------------------------------------------------------------------ the five channels
+
+  /** Client messages in order; closes after the connection closes and its buffer drains. */
+  get receiver(): ReadChannel<In> {
+    return this.rx;
+  }
+
+  /** Resolves once written or queued (waits while both are full); rejects once closing. */
+  get sender(): WriteChannel<Out> {
+    return this.tx;
+  }
+
+  /** Yields one `{ code, reason }` when the connection is closed, then closes. */
+  get done(): ReadChannel<CloseInfo> {
+    let ch = this.doneCh;
+    if (ch === null) {
+      ch = this.doneCh = new Channel<CloseInfo>(1);
+      if (this.info !== null) {
+        ch.trySend(this.info);
+        ch.close();
+      }
+    }
+    return ch;
+  }
+
+  /** Close with this code (or `{ code, reason }`) after flushing queued sends. */
+  get disconnect(): WriteChannel<DisconnectRequest> {
+    return (this.disconnectCh ??= new Disconnect(this as Connection<unknown, unknown>));
+  }
+
+  /**
+   * Invalid messages, protocol errors, timeouts. Never blocks the connection: it holds the
+   * latest ERROR_BUFFER errors; when full the oldest is dropped (counted and logged).
+   */
+  get error(): ReadChannel<Error> {
+    return this.errorChannel();
+  }
+
+  /** A random UUID, made on first use. */
+  get id(): string {
+    return (this.uuid ??= randomUUID());
+  }
+
+  get transport(): Transport {
+    return this.codec.transport;
+  }
+
+  /** Resolves with the close code and reason once the connection is closed. */
+  get closed(): Promise<CloseInfo> {
+    if (this.closedPromise === null) {
+      if (this.info !== null) {
+        this.closedPromise = Promise.resolve(this.info);
+      } else {
+        this.closedPromise = new Promise<CloseInfo>((resolve) => (this.resolveClosed = resolve));
+      }
+    }
+    return this.closedPromise;
+  }
+
+  /** Counters: what is buffered each way, dropped errors, undelivered messages. */
+  get stats(): ConnectionStats {
+    return {
+      receivedPending: this.rx.length + (this.inbox === null ? 0 : this.inbox.length),
+      sendPending: this.tx.length,
+      bufferedAmount: this.ws.bufferedAmount,
+      paused: this.paused,
+      errorsDropped: this.droppedErrors,
+      undelivered: this.lost,
+    };
+  }
+
+  // ------------------------------------------------------------------ closing
+
+  /**
+   * Graceful close: the sender stops accepting sends (waiting ones reject), queued messages are
+   * written, then the close frame with `code` follows them; resolves once the socket is closed.
+   * Bounded by `timeoutMs` (default DEFAULT_CLOSE_TIMEOUT): then the socket is terminated.
+   * 1005 sends an empty close frame; 1006 terminates at once. Idempotent: a second call waits
+   * for the first. Rejects with RangeError for a code no close frame can carry.
+   */
+  close(code = 1000, reason = "", timeoutMs = DEFAULT_CLOSE_TIMEOUT): Promise<void> {
+    try {
+      checkClose(code, reason);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.state !== OPEN) {
+      // Already closing: a shorter bound still applies.
+      const deadline = Date.now() + timeoutMs;
+      if (this.state !== CLOSED && deadline < this.closeDeadline) {
+        this.closeDeadline = deadline;
+        this.schedule(Date.now());
+      }
+    } else {
+      if (code === 1006) {
+        this.terminate();
+      } else {
+        this.state = CLOSING;
+        this.closeCode = code;
+        this.closeReason = reason;
+        const undelivered = this.tx.rejectWaiters();
+        if (undelivered > 0) {
+          this.options.log.debug(this.remote, `${undelivered} waiting sends rejected: closing`);
+        }
+        this.closeDeadline = Date.now() + timeoutMs;
+        this.schedule(Date.now());
+        if (this.tx.flushed) this.sendCloseFrame();
+      }
+    }
+    return this.closed.then(NOOP);
+  }
+
+  /**
+   * Ends the connection now, without a close frame: `done` reports 1006. `error`, if given, is
+   * reported on `error` and logged. Messages not yet written are dropped (counted and logged).
+   */
+  terminate(error?: Error): void {
+    if (this.state === CLOSED) return;
+    if (error !== undefined) this.report(error);
+    const wasOpen = this.state === OPEN;
+    this.state = CLOSE_SENT;
+    if (wasOpen) this.tx.rejectWaiters();
+    this.ws.terminate();
+  }
+
+  private sendCloseFrame(): void {
+    this.state = CLOSE_SENT;
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return; // the client closed first; ws answers it
+    if (this.closeCode === 1005) ws.close();
+    else ws.close(this.closeCode, this.closeReason);
+  }
+
+  /** @internal ws emitted 'close': release everything and report the end. */
+  closed_(code: number, reason: string): void {
+    if (this.state === CLOSED && this.info !== null) return;
+    this.state = CLOSED;
+    const ws = this.ws;
+    ws.off("message", onMessage);
+    ws.off("ping", onPingOrPong);
+    ws.off("pong", onPingOrPong);
+    ws.off("close", onClose);
+    // The 'error' listener stays: ws must never emit an unhandled error.
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const info: CloseInfo =
+      this.protocolFailed && code === 1006
+        ? { code: this.closeCode, reason: "" }
+        : { code, reason };
+    this.info = info;
+    const dropped = this.tx.discard() + this.tx.rejectWaiters();
+    if (dropped > 0) this.countLost(dropped);
+    if (this.inbox === null || this.inbox.length === 0) this.rx.close();
+    const done = this.doneCh;
+    if (done !== null) {
+      done.trySend(info);
+      done.close();
+    }
+    this.errors?.close();
+    if (this.resolveClosed !== null) {
+      this.resolveClosed(info);
+      this.resolveClosed = null;
+    }
+    if (this.options.log.enabled("debug")) {
+      this.options.log.debug(this.remote, `closed ${code}${reason ? ` ${reason}` : ""}`);
+    }
+  }
+
+  private countLost(n: number): void {
+    const first = this.lost === 0;
+    this.lost += n;
+    if (first) process.nextTick(reportLost, this);
+  }
+
+  /** @internal */
+  logLost(): void {
+    this.options.log.warning(
+      this.remote,
+      `${this.lost} outgoing message(s) not delivered: the connection closed first`,
+    );
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** @internal A message from ws. */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.options.pongWait > 0) this.lastHeard = Date.now();
+    let value: In | Promise<In>;
+    try {
+      value = this.codec.decode(data, isBinary);
+    } catch (err) {
+      this.invalid(err, data);
+      return;
+    }
+    const inbox = this.inbox;
+    if ((inbox === null || inbox.length === 0) && !(value instanceof Promise)) {
+      if (this.rx.trySend(value)) return;
+    }
+    const entry = new Inbound<In>(data);
+    if (value instanceof Promise) {
+      entry.ready = false;
+      value.then(
+        (v: In) => this.settled(entry, false, v, undefined),
+        (err: unknown) => this.settled(entry, true, undefined, err),
+      );
+    } else {
+      entry.value = value as In;
+    }
+    (this.inbox ??= new Queue<Inbound<In>>()).push(entry);
+    if (!this.paused && this.state !== CLOSED) {
+      this.paused = true;
+      this.ws.pause();
+    }
+    this.drainInbox();
+  }
+
+  private settled(
+    entry: Inbound<In>,
+    failed: boolean,
+    value: In | undefined,
+    error: unknown,
+  ): void {
+    entry.ready = true;
+    entry.failed = failed;
+    entry.value = value;
+    entry.error = error;
+    this.drainInbox();
+  }
+
+  /** Moves ready inbox messages into the receiver, in order; resumes reading once empty. */
+  private drainInbox(): void {
+    const inbox = this.inbox;
+    if (inbox !== null) {
+      while (inbox.length > 0) {
+        const entry = inbox.peek() as Inbound<In>;
+        if (!entry.ready) return; // its schema is still running; settled() calls back
+        if (entry.failed) {
+          inbox.shift();
+          this.invalid(entry.error, entry.data);
+          continue;
+        }
+        if (!this.rx.trySend(entry.value as In)) {
+          this.waitForRoom();
+          return;
+        }
+        inbox.shift();
+      }
+    }
+    if (this.state === CLOSED) {
+      this.rx.close();
+    } else if (this.paused) {
+      this.paused = false;
+      this.ws.resume();
+    }
+  }
+
+  private waitForRoom(): void {
+    if (this.awaitingRoom) return;
+    this.awaitingRoom = true;
+    const onRoom = (this.onRoom ??= () => {
+      this.awaitingRoom = false;
+      this.drainInbox();
+    });
+    this.rx.whenWritable().then(onRoom, NOOP);
+  }
+
+  /** A message that failed to decode: report it; close with 1007 if the options say so. */
+  private invalid(err: unknown, data: Buffer): void {
+    let error =
+      err instanceof InvalidMessageError
+        ? err
+        : new InvalidMessageError(
+            `message could not be decoded: ${describeError(err)}`,
+            data,
+            [{ message: describeError(err) }],
+            { cause: err },
+          );
+    if (this.options.closeOnInvalidMessage && this.state === OPEN) {
+      error = new InvalidMessageError(error.message, error.data, error.issues, {
+        cause: error.cause,
+        closeCode: 1007,
+      });
+      this.report(error);
+      void this.close(1007, "invalid message");
+      return;
+    }
+    this.report(error);
+  }
+
+  /** @internal ws reported a protocol violation (it closes the connection itself). */
+  protocolError(err: Error): void {
+    if (this.state === CLOSED) return;
+    const code = wsStatusCode(err);
+    this.report(new ProtocolError(err.message, code, err));
+    // ws closes with this code and stops reading, so it never sees the client's answer and
+    // would report 1006: `done` reports the code that was sent instead.
+    if (code !== undefined) this.closeCode = code;
+    this.protocolFailed = true;
+    if (this.state === OPEN) {
+      // ws is closing the connection itself: stop accepting sends now.
+      this.state = CLOSE_SENT;
+      this.tx.rejectWaiters();
+    }
+  }
+
+  // ------------------------------------------------------------------ errors
+
+  private errorChannel(): Channel<Error> {
+    let ch = this.errors;
+    if (ch === null) {
+      ch = this.errors = new Channel<Error>(ERROR_BUFFER);
+      if (this.state === CLOSED) ch.close();
+    }
+    return ch;
+  }
+
+  /** Logs an error and puts it on `error`, dropping the oldest one if `error` is full. */
+  private report(error: Error): void {
+    const log = this.options.log;
+    const code = error instanceof SocketsError ? `${error.code}: ` : "";
+    log.warning(this.remote, `${code}${error.message}`);
+    const ch = this.errorChannel();
+    if (ch.closed) return;
+    if (!ch.trySend(error)) {
+      ch.tryRecv();
+      this.droppedErrors++;
+      log.warning(
+        this.remote,
+        `error channel full: dropped the oldest error (${this.droppedErrors} dropped so far)`,
+      );
+      ch.trySend(error);
+    }
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /** @internal True while ws holds SEND_HIGH_WATER_MARK bytes or more for the socket. */
+  backedUp(): boolean {
+    return this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK;
+  }
+
+  /** @internal Hands one message to ws. */
+  write(data: Outgoing): void {
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) {
+      this.countLost(1);
+      return;
+    }
+    const cb = (this.onWritten ??= (err) => this.written(err));
+    if (this.inflight++ === 0 && this.options.writeWait > 0) {
+      const now = Date.now();
+      this.writeMark = now;
+      if (now + this.options.writeWait < this.timerAt) this.schedule(now);
+    }
+    if (data instanceof Frame) {
+      if (this.rawFrames === -1) {
+        const sender = (ws as unknown as WsInternals)._sender;
+        this.rawFrames = typeof sender?.sendFrame === "function" && ws.extensions === "" ? 1 : 0;
+      }
+      if (this.rawFrames === 1)
+        (ws as unknown as Required<WsInternals>)._sender.sendFrame!(data.list, cb);
+      else ws.send(data.payload, cb);
+    } else {
+      ws.send(data, cb);
+    }
+  }
+
+  private written(err?: Error | null): void {
+    this.inflight--;
+    if (err) {
+      this.countLost(1);
+      return;
+    }
+    if (this.options.writeWait > 0) this.writeMark = Date.now();
+    if (this.state >= CLOSE_SENT) return;
+    const tx = this.tx;
+    tx.pump();
+    if (this.state === CLOSING && tx.flushed) this.sendCloseFrame();
+  }
+
+  // ------------------------------------------------------------------ the timer
+
+  /** Arms the timer for the earliest deadline after `now`. */
+  private schedule(now: number): void {
+    const o = this.options;
+    let at = this.closeDeadline;
+    if (o.pingPeriod > 0 && this.nextPing < at) at = this.nextPing;
+    if (o.pongWait > 0 && this.lastHeard + o.pongWait < at) at = this.lastHeard + o.pongWait;
+    if (o.writeWait > 0 && this.inflight > 0 && this.writeMark + o.writeWait < at) {
+      at = this.writeMark + o.writeWait;
+    }
+    if (at === Infinity || this.state === CLOSED) return;
+    const delay = Math.max(1, at - now);
+    this.timerAt = at;
+    if (this.timer !== null && delay === this.timerDelay) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerDelay = delay;
+    this.timer = setTimeout(onTimer, delay, this);
+    this.timer.unref();
+  }
+
+  /** @internal The timer fired: enforce the deadlines, ping if due, arm for the next one. */
+  tick(): void {
+    this.timerAt = Infinity;
+    if (this.state === CLOSED) return;
+    const o = this.options;
+    const now = Date.now();
+    if (now >= this.closeDeadline) {
+      this.terminate(new TimeoutError("ERR_CLOSE_TIMEOUT", "close did not finish in time"));
+      return;
+    }
+    if (o.pongWait > 0) {
+      // While we are not reading (receive backpressure), the client's silence is ours.
+      if (this.paused) this.lastHeard = now;
+      else if (now - this.lastHeard >= o.pongWait) {
+        this.terminate(
+          new TimeoutError("ERR_PONG_TIMEOUT", `no pong or message within ${o.pongWait} ms`),
+        );
+        return;
+      }
+    }
+    if (o.writeWait > 0 && this.inflight > 0 && now - this.writeMark >= o.writeWait) {
+      this.terminate(
+        new TimeoutError("ERR_WRITE_TIMEOUT", `a write was not flushed within ${o.writeWait} ms`),
+      );
+      return;
+    }
+    if (o.pingPeriod > 0 && now >= this.nextPing) {
+      this.nextPing = now + o.pingPeriod;
+      if (this.state === OPEN && this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    }
+    this.schedule(now);
+  }
+}
+
+function reportLost(c: Connection<unknown, unknown>): void {
+  c.logLost();
+}
+
+/**
+ * Binds an accepted `ws` WebSocket to the five channels. Call it as soon as the handshake
+ * completes (in `handleUpgrade`'s callback): messages are buffered from this moment on.
+ * `remote` names the client in log lines.
+ */
+export function bind<In, Out>(
+  ws: WebSocket,
+  codec: Codec<In, Out>,
+  options: ConnectionOptions,
+  remote: string,
+): Connection<In, Out> {
+  return new Connection<In, Out>(ws, codec, options, remote);
+}
