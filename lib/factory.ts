@@ -1,0 +1,218 @@
+// The WebSocket middleware factories, Martini's shape: `sockets.json(schema?)`,
+// `sockets.messages()` and `sockets.bytes()`. Each call resolves its options and builds one
+// `ws` server once; each request then goes through the checks (upgrade? 405, 403, 400), the
+// handshake, `bind()`, and `next()` with the connection on `res.locals.socket`.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Request, RequestHandler } from "express";
+import { WebSocketServer, type WebSocket } from "ws";
+import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "./codec";
+import { bind } from "./connection";
+import {
+  checkHandshake,
+  notAnUpgrade,
+  originForLog,
+  wantsWebSocket,
+  type Refusal,
+} from "./handshake";
+import { resolveOptions, type ResolvedOptions, type SocketOptions } from "./options";
+import type { Schema } from "./schema";
+import type { SocketLocals } from "./socket";
+import { upgradeOf, type Upgrade } from "./upgrade";
+
+/**
+ * What `sockets.json()` can send: any JSON-serialisable value. Object types declared with
+ * `type` (and zod's inferred types) fit; for an `interface`, pass it as the second type
+ * argument: `sockets.json<typeof Schema, MyInterface>(Schema)`.
+ */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly JsonValue[]
+  | { readonly [key: string]: JsonValue | undefined }
+  | { toJSON(key?: string): unknown };
+
+/**
+ * The handler a factory returns. Its Locals type carries the socket, so the next handler of
+ * the same route sees `res.locals.socket` typed, without casts.
+ */
+export type SocketHandler<In, Out = In> = RequestHandler<
+  Request["params"],
+  unknown,
+  unknown,
+  Request["query"],
+  SocketLocals<In, Out>
+>;
+
+/** Headers of the 101 that middleware must not override. */
+const OWN_HEADERS = new Set([
+  "connection",
+  "upgrade",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "keep-alive",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "sec-websocket-version",
+]);
+
+/** Adds headers set on `res` before the factory (a session's Set-Cookie...) to the 101. */
+function forwardHeaders(headers: string[], req: IncomingMessage): void {
+  const res = upgradeOf(req)?.res;
+  if (res === undefined) return;
+  for (const name of res.getHeaderNames()) {
+    if (OWN_HEADERS.has(name)) continue;
+    const value = res.getHeader(name);
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.push(`${name}: ${String(v)}`);
+  }
+}
+
+/** Everything a factory derives once from its arguments. */
+interface Factory<In, Out> {
+  readonly name: string;
+  readonly codec: Codec<In, Out>;
+  readonly options: ResolvedOptions;
+  readonly wss: WebSocketServer;
+}
+
+function createFactory<In, Out>(
+  name: string,
+  codec: Codec<In, Out>,
+  options: SocketOptions | undefined,
+): Factory<In, Out> {
+  const resolved = resolveOptions(options);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: resolved.maxMessageSize,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on("headers", forwardHeaders);
+  return { name, codec, options: resolved, wss };
+}
+
+/** Writes a refusal as a plain HTTP answer on a request that did not come through attach(). */
+function refuseDirect(res: ServerResponse, refusal: Refusal): void {
+  if (res.headersSent) return;
+  const body = Buffer.from(refusal.message + "\n");
+  res.statusCode = refusal.status;
+  if (refusal.headers !== undefined) {
+    for (const [k, v] of Object.entries(refusal.headers)) res.setHeader(k, v);
+  }
+  res.setHeader("Content-Type", "text/plain; charset=utf-8");
+  res.setHeader("Content-Length", body.length);
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.end(body);
+}
+
+function refuse(f: Factory<unknown, unknown>, upgrade: Upgrade, refusal: Refusal): void {
+  const log = f.options.log;
+  if (refusal.status === 403) {
+    log.warning(upgrade.remote, `Origin not allowed: ${originForLog(upgrade.req)}`);
+  } else {
+    log.info(upgrade.remote, `Handshake refused with ${refusal.status}: ${refusal.message}`);
+  }
+  upgrade.answer(refusal.status, refusal.message, refusal.headers);
+}
+
+/** One request through a factory: the checks, the handshake, bind, then the next handler. */
+function handle<In, Out>(
+  f: Factory<In, Out>,
+  req: IncomingMessage,
+  res: ServerResponse & { locals: Record<string, unknown> },
+  next: (err?: unknown) => void,
+): void {
+  const upgrade = upgradeOf(req);
+  if (upgrade === undefined || !wantsWebSocket(req)) {
+    const refusal = notAnUpgrade(req);
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    f.options.log.info(
+      remote,
+      `Refused a request that is not a WebSocket upgrade: ${refusal.message}`,
+    );
+    if (upgrade !== undefined) upgrade.answer(refusal.status, refusal.message, refusal.headers);
+    else refuseDirect(res, refusal);
+    return;
+  }
+  if (!upgrade.open) {
+    // Timed out, or the client left, while earlier middleware ran; or a second factory on a
+    // route whose socket is already bound (nothing to do: the first one owns it).
+    f.options.log.debug(upgrade.remote, `${f.name}: the upgrade request is no longer open`);
+    return;
+  }
+  if (upgrade.closing) {
+    upgrade.answer(503, "Server is shutting down", { "Retry-After": "1" });
+    return;
+  }
+  const refusal = checkHandshake(req, upgrade.method, f.options.checkOrigin);
+  if (refusal !== null) {
+    refuse(f as Factory<unknown, unknown>, upgrade, refusal);
+    return;
+  }
+  if (!upgrade.claim()) return;
+  let ws: WebSocket | undefined;
+  f.wss.handleUpgrade(req, upgrade.socket, upgrade.head, (client) => {
+    ws = client;
+  });
+  if (ws === undefined) {
+    // ws answered (or destroyed the socket) itself: the client left, or a header it refuses.
+    f.options.log.info(upgrade.remote, "Handshake failed");
+    upgrade.abandon();
+    return;
+  }
+  const connection = bind(ws, f.codec, f.options, upgrade.remote);
+  upgrade.adopt(connection, f.options.log);
+  res.locals.socket = connection;
+  f.options.log.info(upgrade.remote, "Connection established");
+  next();
+}
+
+/**
+ * JSON messages: the receiver yields parsed values, validated by `schema` (a Standard Schema
+ * such as zod, or a type guard) and typed from it; the sender takes any JSON-serialisable value.
+ * Throws TypeError/RangeError here, at the call, for a bad schema or option.
+ */
+export function json<S extends Schema | undefined = undefined, Out = JsonValue>(
+  schema?: S,
+  options?: SocketOptions,
+): SocketHandler<JsonInput<S>, Out> {
+  if (
+    typeof schema === "object" &&
+    schema !== null &&
+    !("~standard" in schema) &&
+    options === undefined
+  ) {
+    throw new TypeError(
+      "sockets.json(schema?, options?): the first argument must be a schema (Standard Schema or " +
+        "type guard); to pass only options, write sockets.json(undefined, options)",
+    );
+  }
+  const f = createFactory("sockets.json", jsonCodec(schema) as Codec<JsonInput<S>, Out>, options);
+  return function socketsJson(req, res, next) {
+    handle(f, req, res, next);
+  };
+}
+
+/** Text messages: `string` in, `string` out, as text frames. */
+export function messages(options?: SocketOptions): SocketHandler<string, string> {
+  const f = createFactory("sockets.messages", textCodec(), options);
+  return function socketsMessages(req, res, next) {
+    handle(f, req, res, next);
+  };
+}
+
+/** Binary messages: a `Buffer` in, any `Uint8Array` out, as binary frames. */
+export function bytes(options?: SocketOptions): SocketHandler<Buffer, Uint8Array> {
+  const f = createFactory("sockets.bytes", bytesCodec(), options);
+  return function socketsBytes(req, res, next) {
+    handle(f, req, res, next);
+  };
+}
+
+/** The factories, Martini's names: `sockets.json`, `sockets.messages`, `sockets.bytes`. */
+export const sockets = { json, messages, bytes };

@@ -1,0 +1,82 @@
+// The checks a sockets factory makes before completing a WebSocket handshake, in Martini's
+// order: the method (405), the Origin (403), then the handshake headers (400). Each refusal is
+// a status, a message that says what to fix, and any headers the RFC asks for.
+
+import type { IncomingMessage } from "node:http";
+import { requestOrigin } from "./origin";
+
+/** Why a handshake was refused: written to the client as a real HTTP response. */
+export interface Refusal {
+  readonly status: number;
+  readonly message: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** A Sec-WebSocket-Key is 16 random bytes in base64 (RFC 6455 4.1). */
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** Protocol versions `ws` speaks; RFC 6455 asks to list them when refusing a version. */
+const VERSIONS = "13, 8";
+
+/** True when the request asks to upgrade to WebSocket (`Upgrade: websocket`). */
+export function wantsWebSocket(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === "string" && upgrade.trim().toLowerCase() === "websocket";
+}
+
+/** The refusal for a request that is not a WebSocket upgrade (or did not come through attach). */
+export function notAnUpgrade(req: IncomingMessage): Refusal {
+  if (wantsWebSocket(req)) {
+    return {
+      status: 400,
+      message:
+        "This WebSocket upgrade did not come through attach(): call attach(server, app) once " +
+        "after creating the HTTP server so upgrade requests are routed through the app",
+    };
+  }
+  return {
+    status: 400,
+    message: "This route speaks WebSocket: connect with a WebSocket client (Upgrade: websocket)",
+    headers: { "Sec-WebSocket-Version": VERSIONS },
+  };
+}
+
+/**
+ * The first check the request fails, or null when the handshake may proceed.
+ * `method` is the client's original method (the app saw GET).
+ */
+export function checkHandshake(
+  req: IncomingMessage,
+  method: string,
+  checkOrigin: (req: IncomingMessage) => boolean,
+): Refusal | null {
+  if (method !== "GET") {
+    return { status: 405, message: "Method not allowed", headers: { Allow: "GET" } };
+  }
+  if (!checkOrigin(req)) {
+    return { status: 403, message: "Origin not allowed" };
+  }
+  const key = req.headers["sec-websocket-key"];
+  if (typeof key !== "string" || !KEY.test(key)) {
+    return {
+      status: 400,
+      message: "Missing or invalid Sec-WebSocket-Key header (must be 16 bytes in base64)",
+    };
+  }
+  const version = req.headers["sec-websocket-version"];
+  if (version !== "13" && version !== "8") {
+    return {
+      status: 400,
+      message: `Missing or unsupported Sec-WebSocket-Version header (supported: ${VERSIONS})`,
+      headers: { "Sec-WebSocket-Version": VERSIONS },
+    };
+  }
+  return null;
+}
+
+/** The Origin for a log line, shortened: it comes from the client. */
+export function originForLog(req: IncomingMessage): string {
+  const origin = requestOrigin(req);
+  if (origin === undefined) return "(none)";
+  return JSON.stringify(origin.length > 200 ? origin.slice(0, 200) + "..." : origin);
+}

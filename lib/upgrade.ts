@@ -1,0 +1,425 @@
+// attach(server, app): routes every WebSocket upgrade request through the Express app *before*
+// any handshake, so middleware can answer with real HTTP (401, 404, 429...). The life of one
+// upgrade request, in order:
+//
+//   'upgrade' event ──► ServerResponse on the raw socket, method set to GET ──► app(req, res)
+//      │                                                                            │
+//      │  attachment closed: 503                 a sockets factory claims it ◄──────┤
+//      │                                            (checks, handshake, bind, next) │
+//      │  nobody answers in handshakeTimeout: 503                                   │
+//      ▼                                         the app answers (404, 401...) ◄────┘
+//   socket closed after the answer is written; never accepted-then-closed.
+//
+// After the handshake the request belongs to the connection: an error reaching the end of the
+// app, or any attempt to write an HTTP answer on `res` (an error middleware), closes it with 1011.
+
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type https from "node:https";
+import type { Socket as NetSocket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { CloseInfo } from "./socket";
+import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
+import { checkTime } from "./options";
+
+/** Options of `attach()`. */
+export interface AttachOptions {
+  /** Where the attachment's own lines go (unknown paths, timeouts, handler errors). Defaults to stdout. */
+  logger?: LoggerLike;
+  /** The most verbose level written. Defaults to `"info"`. */
+  logLevel?: LogLevel;
+  /** No logging at all. Defaults to `false`. */
+  skipLogging?: boolean;
+  /**
+   * How long the app may take to answer an upgrade request or hand it to a sockets factory,
+   * in ms. After that the client gets **503** and the socket is closed (a middleware that
+   * neither answers nor calls `next` cannot hold a socket forever). `0` = no limit.
+   * Defaults to `10000`.
+   */
+  handshakeTimeout?: number;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /**
+   * How long to wait for connections to flush and close, in ms; the rest are then terminated.
+   * Defaults to `10000`.
+   */
+  timeout?: number;
+}
+
+/** What `attach()` returns. */
+export interface Attachment {
+  /**
+   * Closes every open connection with 1001 after flushing what is queued, and resolves when
+   * all are closed (terminating those still open after `timeout`). From then on new upgrade
+   * requests get 503. Idempotent: later calls return the same promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** Open connections. */
+  readonly size: number;
+}
+
+/** What `attach()` needs of an app: Express apps and routers, or any connect-style handler. */
+export type UpgradeApp = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => unknown;
+
+/** What the attachment needs of a bound connection (part of `Connection`). */
+export interface LiveConnection {
+  close(code: number, reason?: string, timeoutMs?: number): Promise<void>;
+  terminate(error?: Error): void;
+  readonly closed: Promise<CloseInfo>;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+/** Longest request path echoed back in a 404 body. */
+const MAX_ECHOED_PATH = 200;
+
+const kUpgrade = Symbol("express-sockets.upgrade");
+const kAttached = Symbol("express-sockets.attached");
+
+/** Where one upgrade request stands. States only move forward, from ROUTING. */
+const ROUTING = 0; // running through the app; the socket is ours to answer on
+const UPGRADED = 1; // a factory completed the handshake; the socket belongs to the connection
+const ANSWERED = 2; // an HTTP answer was written (by the app, a factory, or a timeout)
+const GONE = 3; // the socket closed or errored before anything else happened
+
+/** Status codes the final handler will answer with for an error's `status`. */
+function errorStatus(err: unknown): number {
+  const e = err as { status?: unknown; statusCode?: unknown } | null;
+  const status = typeof e?.status === "number" ? e.status : e?.statusCode;
+  return typeof status === "number" && Number.isInteger(status) && status >= 400 && status < 600
+    ? status
+    : 500;
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+function remoteOf(req: IncomingMessage): string {
+  const s = req.socket;
+  return s.remotePort === undefined
+    ? String(s.remoteAddress)
+    : `${s.remoteAddress}:${s.remotePort}`;
+}
+
+/**
+ * One upgrade request on its way through the app. Factories find it on the request through
+ * `upgradeOf(req)` and claim it; the attachment answers it when nobody does.
+ */
+export class Upgrade {
+  /** The client's original method (the app sees GET). */
+  readonly method: string;
+  /** Where the request came from, for log lines. */
+  readonly remote: string;
+  private state = ROUTING;
+  private timer: NodeJS.Timeout | null = null;
+  private connection: LiveConnection | null = null;
+  private lateReported = false;
+  private internalClosed = false;
+  /** The factory's log, for lines about the connection once it is bound. */
+  private connectionLog: Log | null = null;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly socket: Duplex,
+    readonly head: Buffer,
+    private readonly attachment: AttachmentImpl,
+  ) {
+    this.method = req.method ?? "GET";
+    this.remote = remoteOf(req);
+    socket.on("error", this.onSocketError);
+    socket.on("close", this.onSocketClose);
+    res.on("finish", this.onFinish);
+    res.on("error", this.onResponseError);
+    const ms = attachment.handshakeTimeout;
+    if (ms > 0) {
+      this.timer = setTimeout(this.onTimeout, ms);
+      this.timer.unref();
+    }
+  }
+
+  /** The attachment's log (for lines that are not about one factory). */
+  get log(): Log {
+    return this.attachment.log;
+  }
+
+  /** True once the attachment was closed: new handshakes get 503. */
+  get closing(): boolean {
+    return this.attachment.closed;
+  }
+
+  /** True while nobody answered or upgraded and the socket is alive: a factory may claim it. */
+  get open(): boolean {
+    return this.state === ROUTING;
+  }
+
+  /**
+   * Hands the socket over for the handshake: stops the timer, detaches the response and our
+   * listeners (ws installs its own). Returns false if the request is no longer open.
+   */
+  claim(): boolean {
+    if (this.state !== ROUTING) return false;
+    this.state = UPGRADED;
+    this.stop();
+    const res = this.res;
+    res.detachSocket(this.socket as NetSocket);
+    res.off("finish", this.onFinish);
+    this.socket.off("close", this.onSocketClose);
+    this.socket.off("error", this.onSocketError);
+    // The 101 is about to go out: make `res` say so, and turn any later answer (an error
+    // middleware's 500) into a 1011 close instead of bytes written into the WebSocket stream.
+    res.statusCode = 101;
+    Object.defineProperty(res, "headersSent", { configurable: true, get: () => true });
+    const late = (): void => this.lateAnswer();
+    const inert = {
+      writeHead(this: ServerResponse): ServerResponse {
+        late();
+        return this;
+      },
+      write(): boolean {
+        late();
+        return false;
+      },
+      end(this: ServerResponse): ServerResponse {
+        late();
+        return this;
+      },
+      flushHeaders(): void {
+        late();
+      },
+    };
+    Object.assign(res, inert);
+    return true;
+  }
+
+  /** The handshake completed: the connection is tracked until it closes. */
+  adopt(connection: LiveConnection, log: Log): void {
+    this.connection = connection;
+    this.connectionLog = log;
+    this.attachment.track(connection);
+  }
+
+  /** The handshake did not complete after `claim()` (ws refused it): nothing is tracked. */
+  abandon(): void {
+    this.state = GONE;
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  /** The final handler of `app(req, res, done)`: whatever reaches the end of the app. */
+  readonly done = (err?: unknown): void => {
+    if (this.state === UPGRADED) {
+      if (err !== undefined && err !== null) this.fail(err);
+      return;
+    }
+    if (this.state !== ROUTING) return;
+    const res = this.res;
+    if (err !== undefined && err !== null) {
+      const status = errorStatus(err);
+      if (status >= 500)
+        this.log.error(this.remote, `Upgrade request failed: ${describeError(err)}`);
+      else this.log.info(this.remote, `Upgrade request refused with ${status}`);
+      if (res.headersSent) return this.destroy();
+      this.answer(status, http.STATUS_CODES[status] ?? "Error");
+      return;
+    }
+    if (res.headersSent) return this.destroy();
+    const path = (this.req as { originalUrl?: string }).originalUrl ?? this.req.url ?? "/";
+    this.log.debug(this.remote, `No route took the upgrade request ${this.method} ${path}`);
+    this.answer(404, `Cannot ${this.method} ${path.slice(0, MAX_ECHOED_PATH)}`);
+  };
+
+  /** Writes a short plain-text answer and closes the socket after it. */
+  answer(status: number, message: string, headers?: Record<string, string>): void {
+    if (this.state !== ROUTING) return;
+    const res = this.res;
+    if (res.headersSent) return this.destroy();
+    const body = Buffer.from(message + "\n");
+    res.statusCode = status;
+    if (headers !== undefined) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    res.setHeader("Content-Type", "text/plain; charset=utf-8");
+    res.setHeader("Content-Length", body.length);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.end(body);
+  }
+
+  /** A handler after the handshake threw or rejected: close with 1011, log, keep serving. */
+  private fail(err: unknown): void {
+    (this.connectionLog ?? this.log).error(
+      this.remote,
+      `Handler failed, closing with 1011: ${describeError(err)}`,
+    );
+    this.closeInternal();
+  }
+
+  private lateAnswer(): void {
+    if (this.lateReported) return;
+    this.lateReported = true;
+    (this.connectionLog ?? this.log).error(
+      this.remote,
+      `The app tried to answer HTTP ${this.res.statusCode} after the WebSocket handshake ` +
+        "(an error in a handler?); closing with 1011",
+    );
+    this.closeInternal();
+  }
+
+  private closeInternal(): void {
+    const connection = this.connection;
+    if (connection === null || this.internalClosed) return;
+    this.internalClosed = true;
+    connection.close(1011, "Internal error").catch(() => connection.terminate());
+  }
+
+  private readonly onFinish = (): void => {
+    if (this.state !== ROUTING) return;
+    this.state = ANSWERED;
+    this.stop();
+    const s = this.socket as NetSocket;
+    // Close after the answer is flushed (we sent `Connection: close`).
+    if (typeof s.destroySoon === "function") s.destroySoon();
+    else s.end();
+  };
+
+  private readonly onTimeout = (): void => {
+    this.timer = null;
+    if (this.state !== ROUTING) return;
+    const ms = this.attachment.handshakeTimeout;
+    this.log.warning(
+      this.remote,
+      `Upgrade request ${this.method} ${this.req.url ?? "/"} got no answer within ${ms} ms; answering 503`,
+    );
+    this.answer(503, `Handshake timed out: the server did not answer within ${ms} ms`);
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    this.log.debug(this.remote, `Socket error during the upgrade request: ${err.message}`);
+    this.destroy();
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.state === ROUTING) this.state = GONE;
+    this.stop();
+  };
+
+  private readonly onResponseError = (err: Error): void => {
+    this.log.debug(this.remote, `Response error during the upgrade request: ${err.message}`);
+  };
+
+  private destroy(): void {
+    if (this.state === ROUTING) this.state = GONE;
+    this.stop();
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  private stop(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+/** The upgrade a request belongs to, if it came through `attach()`. */
+export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
+  return (req as { [kUpgrade]?: Upgrade })[kUpgrade];
+}
+
+class AttachmentImpl implements Attachment {
+  readonly log: Log;
+  readonly handshakeTimeout: number;
+  closed = false;
+  private readonly connections = new Set<LiveConnection>();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly app: UpgradeApp,
+    options: AttachOptions,
+  ) {
+    this.log = createLog(options);
+    this.handshakeTimeout = checkTime(
+      "handshakeTimeout",
+      options.handshakeTimeout,
+      DEFAULT_HANDSHAKE_TIMEOUT,
+    );
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false; // `Connection: close`: one answer, then the socket closes
+    res.assignSocket(socket as NetSocket);
+    const upgrade = new Upgrade(req, res, socket, head, this);
+    if (this.closed) {
+      upgrade.answer(503, "Server is shutting down", { "Retry-After": "1" });
+      return;
+    }
+    (req as { [kUpgrade]?: Upgrade })[kUpgrade] = upgrade;
+    req.method = "GET";
+    try {
+      this.app(req, res, upgrade.done);
+    } catch (err) {
+      upgrade.done(err);
+    }
+  };
+
+  track(connection: LiveConnection): void {
+    this.connections.add(connection);
+    const forget = (): void => {
+      this.connections.delete(connection);
+    };
+    connection.closed.then(forget, forget);
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    const timeout = checkTime("timeout", options?.timeout, DEFAULT_CLOSE_TIMEOUT);
+    this.closed = true;
+    const all = [...this.connections].map((c) =>
+      c.close(1001, "Server shutting down", timeout).catch(() => c.terminate()),
+    );
+    this.closing = Promise.all(all).then(() => undefined);
+    this.log.debug("server", `Closing ${all.length} connection(s) with 1001`);
+    return this.closing;
+  }
+}
+
+/**
+ * Routes every upgrade request on `server` through `app` (as a GET, before any handshake).
+ * Call it once per server. Throws TypeError for bad arguments or a second attach.
+ */
+export function attach(
+  server: http.Server | https.Server,
+  app: UpgradeApp,
+  options: AttachOptions = {},
+): Attachment {
+  if (
+    typeof server !== "object" ||
+    server === null ||
+    typeof (server as { on?: unknown }).on !== "function"
+  ) {
+    throw new TypeError("attach(server, app): server must be an http or https server");
+  }
+  if (typeof app !== "function") {
+    throw new TypeError("attach(server, app): app must be an Express app or router");
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("attach(server, app, options): options must be an object");
+  }
+  const marked = server as { [kAttached]?: true };
+  if (marked[kAttached] === true) {
+    throw new TypeError("attach() was already called for this server: call it once per server");
+  }
+  const attachment = new AttachmentImpl(app, options);
+  marked[kAttached] = true;
+  server.on("upgrade", attachment.onUpgrade);
+  return attachment;
+}
