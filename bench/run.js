@@ -8,6 +8,7 @@
 // Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,fanout,
 // handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
 // for --quick), --profile (servers run with --cpu-prof into bench/results/profiles/).
+// Environment: BENCH_DIST=<dir> benchmarks that build of express-sockets instead of dist/.
 "use strict";
 
 const { fork, execFileSync } = require("node:child_process");
@@ -42,7 +43,9 @@ const ECHO_SIZES = [64, 16384];
 const BCAST_SIZE = 64;
 const TIMEOUT_MS = 10000;
 
-const distEntry = path.join(root, "dist", "index.js");
+const distEntry = process.env.BENCH_DIST
+  ? require.resolve(path.resolve(process.env.BENCH_DIST))
+  : path.join(root, "dist", "index.js");
 
 /** Every contender; `available()` says whether it can run in this checkout. */
 const CONTENDERS = [
@@ -554,6 +557,11 @@ function markdown(report) {
   out.push(
     `Server and load generator are separate processes on loopback; each figure is the median of ${report.parameters.rounds} rounds, contenders alternating (order rotated every round), a fresh server process per measurement. Ratios are value ÷ raw ws from this run.`,
   );
+  const la = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
+  out.push(
+    "",
+    `Load average (1/5/15 min) at start: ${la(m.loadavg.start)}, at end: ${la(m.loadavg.end)} (on ${m.cores} cores; anything above what this benchmark itself uses, about 2, is other work on the machine and makes rates noisy).`,
+  );
   for (const [key, title, extra] of [
     ["echo64", "Echo throughput, 64-byte messages", ""],
     ["echo16k", "Echo throughput, 16 KiB messages", ""],
@@ -709,6 +717,7 @@ function log(line) {
 
 async function main() {
   const t0 = Date.now();
+  const loadStart = os.loadavg();
   if (!fs.existsSync(distEntry)) {
     log("dist/ is missing: running npm run build");
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
@@ -788,7 +797,8 @@ async function main() {
     scenarios,
     sections,
   };
-  report.targets = targets(scenarios);
+  report.targets = targets(scenarios).filter((t) => t.pass !== null);
+  report.machine.loadavg = { start: loadStart, end: os.loadavg() };
   report.ratiosToWs = ratios(scenarios);
   const md = markdown(report);
   process.stdout.write(md);

@@ -9,7 +9,8 @@
 
 const http = require("node:http");
 const express = require("express");
-const lib = require("../../dist");
+// BENCH_DIST points at another build (a prototype fix in a scratch copy); default ../../dist.
+const lib = require(process.env.BENCH_DIST || "../../dist");
 const { broadcastPayload, parseArgs, serve } = require("./common");
 
 const args = parseArgs();
