@@ -160,7 +160,11 @@ function onClose(this: BoundWebSocket, code: number, reason: Buffer): void {
 }
 
 function onTimer(c: Connection<unknown, unknown>): void {
-  c.tick();
+  c.tick(false);
+}
+
+function onVerdict(c: Connection<unknown, unknown>): void {
+  c.tick(true);
 }
 
 // ---------------------------------------------------------------------- sender
@@ -902,15 +906,24 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerDelay = delay;
     this.timer = setTimeout(onTimer, delay, this);
-    this.timer.unref();
   }
 
-  /** @internal The timer fired: enforce the deadlines, ping if due, arm for the next one. */
-  tick(): void {
+  /**
+   * @internal The timer fired: enforce the deadlines, ping if due, arm for the next one.
+   * A deadline that looks passed is judged again after the I/O already waiting has been read
+   * (`setImmediate` runs after the poll phase): after the event loop was blocked, timers run
+   * before the client's frames are read, and must not kill a client that did answer.
+   */
+  tick(afterIo: boolean): void {
     this.timerAt = Infinity;
     if (this.state === CLOSED) return;
     const o = this.options;
     const now = Date.now();
+    if (!afterIo && this.deadlinePassed(now)) {
+      this.timerAt = now;
+      setImmediate(onVerdict, this);
+      return;
+    }
     if (now >= this.closeDeadline) {
       this.terminate(new TimeoutError("ERR_CLOSE_TIMEOUT", "close did not finish in time"));
       return;
@@ -936,6 +949,15 @@ export class Connection<In, Out> implements Socket<In, Out> {
       if (this.state === OPEN && this.ws.readyState === this.ws.OPEN) this.ws.ping();
     }
     this.schedule(now);
+  }
+
+  private deadlinePassed(now: number): boolean {
+    const o = this.options;
+    return (
+      now >= this.closeDeadline ||
+      (o.pongWait > 0 && !this.paused && now - this.lastHeard >= o.pongWait) ||
+      (o.writeWait > 0 && this.inflight > 0 && now - this.writeMark >= o.writeWait)
+    );
   }
 }
 

@@ -1,0 +1,184 @@
+// Keep-alive and deadlines (Martini's pingPeriod/pongWait/writeWait) against real sockets:
+// pings go out, silence ends the connection with 1006, a stuck write ends it too, and nothing
+// (timers, listeners) is left behind once a connection is closed.
+
+import { textCodec } from "../lib/codec";
+import type { Connection } from "../lib/connection";
+import { TimeoutError } from "../lib/errors";
+import {
+  closeClient,
+  connect,
+  startServer,
+  type BoundServer,
+  type TestClient,
+} from "./helpers/bound-server";
+
+const servers: BoundServer<string, string>[] = [];
+const clients: TestClient[] = [];
+
+async function serve(overrides: Parameters<typeof startServer>[1]) {
+  const s = await startServer(textCodec(), overrides);
+  servers.push(s);
+  return s;
+}
+
+async function client(url: string, options?: Parameters<typeof connect>[1]) {
+  const c = await connect(url, options);
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map(closeClient));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function nextError(conn: Connection<string, string>): Promise<Error> {
+  const r = await conn.error.recv();
+  if (r.done) throw new Error("error channel closed");
+  return r.value;
+}
+
+function activeTimeouts(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+}
+
+describe("keep-alive", () => {
+  it("pings every pingPeriod", async () => {
+    const s = await serve({ pingPeriod: 30, pongWait: 1000 });
+    const started = Date.now();
+    const c = await client(s.url);
+    const times: number[] = [];
+    await new Promise<void>((resolve) =>
+      c.ws.on("ping", () => {
+        if (times.push(Date.now() - started) === 4) resolve();
+      }),
+    );
+    // Four pings, one per period: not a burst, and not much later than 4 periods.
+    expect(times[3]).toBeGreaterThanOrEqual(4 * 30 - 5);
+    expect(times[3]).toBeLessThan(2000);
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+  });
+
+  it("keeps a client that answers pings alive past pongWait", async () => {
+    const s = await serve({ pingPeriod: 20, pongWait: 60 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    await new Promise((r) => setTimeout(r, 250));
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+    expect(conn.done.length).toBe(0);
+  });
+
+  it("terminates a client that stops answering pings: done reports 1006, ERR_PONG_TIMEOUT on error", async () => {
+    const s = await serve({ pingPeriod: 20, pongWait: 80 });
+    const started = Date.now();
+    const c = await client(s.url, { autoPong: false });
+    const conn = await s.nextConnection();
+    expect(await conn.done.recv()).toEqual({ value: { code: 1006, reason: "" }, done: false });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(75);
+    expect(elapsed).toBeLessThan(1000);
+    const e = await nextError(conn);
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect((e as TimeoutError).code).toBe("ERR_PONG_TIMEOUT");
+    expect((e as TimeoutError).closeCode).toBe(1006);
+    expect((await c.closed).code).toBe(1006); // no close frame reached the client
+    expect(s.logs.some((l) => l.includes("ERR_PONG_TIMEOUT"))).toBe(true);
+  });
+
+  it("counts any frame from the client as life, not only pongs", async () => {
+    const s = await serve({ pingPeriod: 20, pongWait: 80 });
+    const c = await client(s.url, { autoPong: false });
+    const conn = await s.nextConnection();
+    const chatter = setInterval(() => c.ws.send("still here"), 15);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.ws.readyState).toBe(c.ws.OPEN);
+    } finally {
+      clearInterval(chatter);
+    }
+    expect(conn.done.length).toBe(0);
+  });
+
+  it("does not time out a client whose messages wait because the handler is not reading", async () => {
+    const s = await serve({ pingPeriod: 20, pongWait: 80, recvChannelBuffer: 1 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    const big = "b".repeat(60_000);
+    for (let i = 0; i < 200; i++) c.ws.send(big);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(conn.stats.paused).toBe(true);
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+  });
+
+  it("ends the connection when the client vanishes (its socket destroyed)", async () => {
+    const s = await serve({ pingPeriod: 1000, pongWait: 5000 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    (c.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
+    expect(await conn.closed).toEqual({ code: 1006, reason: "" });
+    expect(await conn.receiver.recv()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe("write timeout", () => {
+  it("terminates a connection whose client stops reading, with ERR_WRITE_TIMEOUT", async () => {
+    const s = await serve({ writeWait: 100, sendChannelBuffer: 2 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    c.ws.pause(); // the client stops reading: the kernel buffers fill, then ws's
+    const big = "w".repeat(256 * 1024);
+    const sending = (async () => {
+      for (;;) await conn.sender.send(big);
+    })();
+    await expect(sending).rejects.toThrow("send on closed channel");
+    const e = await nextError(conn);
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect((e as TimeoutError).code).toBe("ERR_WRITE_TIMEOUT");
+    expect((await conn.closed).code).toBe(1006);
+  });
+
+  it("does not time out a slow reader that keeps making progress", async () => {
+    const s = await serve({ writeWait: 150, sendChannelBuffer: 2 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    const big = "s".repeat(128 * 1024);
+    const sending = (async () => {
+      for (let i = 0; i < 60; i++) await conn.sender.send(big);
+    })();
+    // Read in bursts with pauses shorter than writeWait.
+    const reader = setInterval(() => {
+      if (c.ws.isPaused) c.ws.resume();
+      else c.ws.pause();
+    }, 40);
+    try {
+      await sending;
+      await c.received(60);
+    } finally {
+      clearInterval(reader);
+      c.ws.resume();
+    }
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+  });
+});
+
+describe("cleanup", () => {
+  it("leaves no timers behind once connections close", async () => {
+    const before = activeTimeouts();
+    const s = await serve({ pingPeriod: 1000, pongWait: 2000, writeWait: 1000 });
+    const c1 = await client(s.url);
+    const c2 = await client(s.url);
+    const a = await s.nextConnection();
+    const b = await s.nextConnection();
+    await a.sender.send("hello");
+    await c1.received(1);
+    expect(activeTimeouts()).toBeGreaterThan(before);
+    await a.close(1000);
+    c2.ws.close();
+    await Promise.all([b.closed, c1.closed, c2.closed]);
+    await new Promise((r) => setImmediate(r));
+    expect(activeTimeouts()).toBe(before);
+    expect(a.ws.listenerCount("message")).toBe(0);
+    expect(b.ws.listenerCount("pong")).toBe(0);
+  });
+});
