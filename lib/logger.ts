@@ -35,7 +35,7 @@ type Sink = (message: string) => void;
 
 /** Picks the logger's method for a level: its own, else `log`, else `error`. Bound once. */
 function sinkFor(logger: LoggerLike, level: LogLevel): Sink {
-  const own = level === "warning" ? logger.warn : level === "error" ? undefined : logger[level];
+  const own = level === "error" ? logger.error : level === "warning" ? logger.warn : logger[level];
   const method = own ?? logger.log ?? logger.error;
   return method.bind(logger);
 }
