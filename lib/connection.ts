@@ -331,8 +331,12 @@ export class Sender<Out> implements WriteChannel<Out> {
     return this.length === 0;
   }
 
-  /** @internal Rejects waiting sends (the connection is closing). Returns how many. */
-  rejectWaiters(): number {
+  /**
+   * @internal The connection is closing: waiting sends reject. Broadcast frames held among
+   * them were already accepted, so with `keepFrames` they move to the outbox, to be flushed
+   * before the close frame. Returns how many messages will not be sent.
+   */
+  rejectWaiters(keepFrames = false): number {
     const waiters = this.waiters;
     const spaceWaiters = this.spaceWaiters;
     this.waiters = null;
@@ -340,8 +344,14 @@ export class Sender<Out> implements WriteChannel<Out> {
     this.heldFrames = 0;
     let n = 0;
     if (waiters !== null) {
-      n = waiters.length;
-      for (const w of waiters.drain()) w.reject(new ChannelClosedError());
+      for (const w of waiters.drain()) {
+        if (keepFrames && w.data instanceof Frame) {
+          (this.outbox ??= new Queue<Outgoing>()).push(w.data);
+        } else {
+          n++;
+          w.reject(new ChannelClosedError());
+        }
+      }
     }
     if (spaceWaiters !== null) for (const w of spaceWaiters) w();
     return n;
@@ -437,6 +447,8 @@ export interface ConnectionStats {
   readonly errorsDropped: number;
   /** Outgoing messages that could not be delivered because the connection ended. */
   readonly undelivered: number;
+  /** Broadcasts this connection missed because it was too far behind (see `broadcast`). */
+  readonly broadcastsDropped: number;
 }
 
 /** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
@@ -475,6 +487,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
   private rawFrames = -1;
   private protocolFailed = false;
+  private missedBroadcasts = 0;
 
   constructor(
     /** @internal */ readonly ws: WebSocket,
@@ -571,6 +584,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       paused: this.paused,
       errorsDropped: this.droppedErrors,
       undelivered: this.lost,
+      broadcastsDropped: this.missedBroadcasts,
     };
   }
 
@@ -603,12 +617,13 @@ export class Connection<In, Out> implements Socket<In, Out> {
         this.state = CLOSING;
         this.closeCode = code;
         this.closeReason = reason;
-        const undelivered = this.tx.rejectWaiters();
+        const undelivered = this.tx.rejectWaiters(true);
         if (undelivered > 0) {
           this.options.log.debug(this.remote, `${undelivered} waiting sends rejected: closing`);
         }
         this.closeDeadline = Date.now() + timeoutMs;
         this.schedule(Date.now());
+        this.tx.pump();
         if (this.tx.flushed) this.sendCloseFrame();
       }
     }
@@ -840,6 +855,24 @@ export class Connection<In, Out> implements Socket<In, Out> {
   }
 
   // ------------------------------------------------------------------ sending
+
+  /**
+   * @internal A broadcast frame for this connection: written, queued behind earlier sends, or,
+   * when BROADCAST_BACKLOG frames already wait, refused (counted; logged the first time and
+   * every 1000th time after). False when refused or closing.
+   */
+  offerFrame(frame: Frame): boolean {
+    if (this.tx.offerFrame(frame)) return true;
+    if (this.state === OPEN) {
+      if (this.missedBroadcasts++ % 1000 === 0) {
+        this.options.log.warning(
+          this.remote,
+          `client too slow: ${this.missedBroadcasts} broadcast message(s) not sent to it`,
+        );
+      }
+    }
+    return false;
+  }
 
   /** @internal True while ws holds SEND_HIGH_WATER_MARK bytes or more for the socket. */
   backedUp(): boolean {
