@@ -15,6 +15,8 @@ export type { ConnectionOptions, ConnectionStats } from "./connection";
 export { jsonCodec, textCodec, bytesCodec } from "./codec";
 export type { Codec, JsonInput } from "./codec";
 export type { StandardSchemaV1, Schema, TypeGuard, Infer } from "./schema";
+export { broadcast } from "./broadcast";
+export type { BroadcastResult } from "./broadcast";
 export { attach } from "./upgrade";
 export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./upgrade";
 export { sockets } from "./factory";
