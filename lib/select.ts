@@ -158,8 +158,10 @@ class Selector<C extends SelectCases> implements AsyncIterableIterator<
       this.rejectStep = reject;
     });
     this.pending = promise;
-    // A channel may deliver while we are still parking (a subclass hook may send): stop then.
-    for (const c of this.cases.slice()) {
+    // Park from the rotating start too. A channel may deliver while we are still parking (a
+    // subclass hook may send): stop then.
+    const cases = this.cases.slice(this.start).concat(this.cases.slice(0, this.start));
+    for (const c of cases) {
       if (this.pending !== promise) break;
       const waiter: RecvWaiter<unknown> = { deliver: (result) => this.delivered(c, result) };
       c.waiter = waiter;
