@@ -84,7 +84,6 @@ async function repeaterMerge3(n) {
  */
 async function eventsOnHandoff(n) {
   const emitter = new EventEmitter();
-  const ac = new AbortController();
   const producer = (async () => {
     await null; // let the consumer subscribe first
     for (let i = 0; i < n; i++) {
@@ -94,13 +93,9 @@ async function eventsOnHandoff(n) {
   })();
   let sum = 0;
   let seen = 0;
-  try {
-    for await (const [v] of on(emitter, "value", { signal: ac.signal })) {
-      sum += v;
-      if (++seen === n) break;
-    }
-  } finally {
-    ac.abort();
+  for await (const [v] of on(emitter, "value")) {
+    sum += v;
+    if (++seen === n) break; // return() removes the listener
   }
   await producer;
   return sum;
@@ -153,7 +148,7 @@ const SCENARIOS = [
 async function measure(fn, n, expected, ops, minMs) {
   let runs = 0;
   const start = performance.now();
-  let elapsed = 0;
+  let elapsed;
   do {
     const sum = await fn(n);
     if (sum !== expected) throw new Error(`wrong result ${sum}, expected ${expected}`);
