@@ -121,7 +121,7 @@ const SCENARIOS = [
     expected: (n) => (n * (n - 1)) / 2,
   },
   {
-    name: "hand-off, capacity 1024",
+    name: "hand-off, capacity 1024, vs events.on",
     contender: (n) => channelHandoff(1024, n),
     baseline: (n) => eventsOnHandoff(n),
     baselineName: "node:events on() (unbounded)",
