@@ -1,6 +1,6 @@
 // Channel: the rules of API.md section 3 and issue #2, one behaviour per test.
 
-import { Channel, ChannelClosedError, SocketsError } from "../lib";
+import { Channel, ChannelClosedError, SocketsError, select } from "../lib";
 import type { ReadChannel, RecvResult, WriteChannel } from "../lib";
 import { kPark, kUnpark } from "../lib/channel";
 
@@ -420,6 +420,52 @@ describe("ReadChannel and WriteChannel views", () => {
     expect(w.trySend(1)).toBe(true);
     const result: RecvResult<number> | undefined = r.tryRecv();
     expect(result).toEqual({ value: 1, done: false });
+  });
+});
+
+describe("#readOnly / #writeOnly (run-time views)", () => {
+  it("the read view receives, iterates and works in select, but cannot send or close", async () => {
+    const ch = new Channel<number>(2);
+    const r = ch.readOnly();
+    expect(ch.readOnly()).toBe(r);
+    expect("send" in r).toBe(false);
+    expect("close" in r).toBe(false);
+    expect("trySend" in r).toBe(false);
+    ch.trySend(1);
+    expect(r.length).toBe(1);
+    expect(r.capacity).toBe(2);
+    expect(await r.recv()).toEqual({ value: 1, done: false });
+    const step = select({ r }).next();
+    ch.trySend(2);
+    expect(await step).toEqual({ done: false, value: { from: "r", value: 2 } });
+    ch.trySend(3);
+    ch.close();
+    expect(r.closed).toBe(true);
+    const rest: number[] = [];
+    for await (const v of r) rest.push(v);
+    expect(rest).toEqual([3]);
+  });
+
+  it("the write view sends and waits for room, but cannot receive or close", async () => {
+    const ch = new Channel<string>(1);
+    const w = ch.writeOnly();
+    expect(ch.writeOnly()).toBe(w);
+    expect("recv" in w).toBe(false);
+    expect("tryRecv" in w).toBe(false);
+    expect("close" in w).toBe(false);
+    expect(w.trySend("a")).toBe(true);
+    expect(w.trySend("b")).toBe(false);
+    const room = w.whenWritable();
+    const sent = w.send("c");
+    expect(ch.tryRecv()).toEqual({ value: "a", done: false });
+    await sent;
+    expect(w.length).toBe(1); // "c" moved into the buffer: still full
+    expect(ch.tryRecv()).toEqual({ value: "c", done: false });
+    await expect(room).resolves.toBeUndefined();
+    expect(w.capacity).toBe(1);
+    ch.close();
+    expect(w.closed).toBe(true);
+    await expect(w.send("d")).rejects.toBeInstanceOf(ChannelClosedError);
   });
 });
 

@@ -61,6 +61,8 @@ export interface WriteChannel<T> {
   /**
    * Resolves when a send would not wait (buffer room, or a receiver waiting), without sending.
    * Rejects with ChannelClosedError once closed. Lets a producer pause and resume its source.
+   * It is a wake-up, not a reservation: another sender may take the room first, or a waiting
+   * receiver may withdraw (abort), so try `trySend` again and wait again if it fails.
    */
   whenWritable(options?: OpOptions): Promise<void>;
   readonly closed: boolean;
@@ -107,6 +109,8 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   private receivers: RecvWaiter<T>[] | null = null;
   private spaceWaiters: SpaceWaiter[] | null = null;
   private isClosed = false;
+  private readView: ReadView<T> | undefined = undefined;
+  private writeView: WriteView<T> | undefined = undefined;
 
   constructor(capacity = 0) {
     this.capacity = checkCapacity(capacity);
@@ -280,6 +284,18 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     };
   }
 
+  // ------------------------------------------------------------------ views
+
+  /** A receive-only view, enforced at run time too: it has no `send` and no `close`. */
+  readOnly(): ReadChannel<T> {
+    return (this.readView ??= new ReadView(this));
+  }
+
+  /** A send-only view, enforced at run time too: it has no `recv` and no `close`. */
+  writeOnly(): WriteChannel<T> {
+    return (this.writeView ??= new WriteView(this));
+  }
+
   // ---------------------------------------------------------------- closing
 
   /** Closes the channel. Idempotent. Waiting senders reject; buffered values stay receivable. */
@@ -299,5 +315,79 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
       for (const r of receivers) r.deliver(DONE);
       this.receiversChanged(0);
     }
+  }
+}
+
+/** The receiving half of a channel, and nothing else. */
+class ReadView<T> implements ReadChannel<T> {
+  readonly #channel: Channel<T>;
+
+  constructor(channel: Channel<T>) {
+    this.#channel = channel;
+  }
+
+  recv(options?: OpOptions): Promise<RecvResult<T>> {
+    return this.#channel.recv(options);
+  }
+
+  tryRecv(): RecvResult<T> | undefined {
+    return this.#channel.tryRecv();
+  }
+
+  get closed(): boolean {
+    return this.#channel.closed;
+  }
+
+  get length(): number {
+    return this.#channel.length;
+  }
+
+  get capacity(): number {
+    return this.#channel.capacity;
+  }
+
+  [kPark](waiter: RecvWaiter<T>): RecvResult<T> | undefined {
+    return this.#channel[kPark](waiter);
+  }
+
+  [kUnpark](waiter: RecvWaiter<T>): void {
+    this.#channel[kUnpark](waiter);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
+    return this.#channel[Symbol.asyncIterator]();
+  }
+}
+
+/** The sending half of a channel, and nothing else. */
+class WriteView<T> implements WriteChannel<T> {
+  readonly #channel: Channel<T>;
+
+  constructor(channel: Channel<T>) {
+    this.#channel = channel;
+  }
+
+  send(value: T, options?: OpOptions): Promise<void> {
+    return this.#channel.send(value, options);
+  }
+
+  trySend(value: T): boolean {
+    return this.#channel.trySend(value);
+  }
+
+  whenWritable(options?: OpOptions): Promise<void> {
+    return this.#channel.whenWritable(options);
+  }
+
+  get closed(): boolean {
+    return this.#channel.closed;
+  }
+
+  get length(): number {
+    return this.#channel.length;
+  }
+
+  get capacity(): number {
+    return this.#channel.capacity;
   }
 }
