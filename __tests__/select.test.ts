@@ -293,6 +293,23 @@ describe("select types", () => {
     }
     expect(seen.sort()).toEqual(["1000", "4", "hi", "string"].sort());
 
+    // timer channels and read-only views narrow the same way; unknown keys do not compile
+    const ticks = after(0);
+    const view = new Channel<bigint>(1);
+    view.trySend(5n);
+    for await (const c of select({ timeout: ticks, big: view.readOnly() })) {
+      if (c.from === "timeout") {
+        const at: number = c.value;
+        expect(typeof at).toBe("number");
+      } else {
+        const b: bigint = c.value;
+        expect(b).toBe(5n);
+        // @ts-expect-error "nope" is not a case
+        expect(c.from === "nope").toBe(false);
+      }
+      if (view.length === 0 && ticks.closed && ticks.length === 0) break;
+    }
+
     type R = SelectResult<{ a: ReadChannel<number>; b: ReadChannel<boolean> }>;
     const r: R = { from: "b", value: true };
     // @ts-expect-error the value of "a" is a number
