@@ -4,7 +4,7 @@
 // handshake, `bind()`, and `next()` with the connection on `res.locals.socket`.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request, RequestHandler } from "express";
+import type { NextFunction, Response } from "express";
 import { WebSocketServer, type WebSocket } from "ws";
 import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "./codec";
 import { bind } from "./connection";
@@ -35,16 +35,16 @@ export type JsonValue =
   | { toJSON(key?: string): unknown };
 
 /**
- * The handler a factory returns. Its Locals type carries the socket, so the next handler of
- * the same route sees `res.locals.socket` typed, without casts.
+ * The handler a factory returns: an Express `RequestHandler` whose Locals type carries the
+ * socket, so the next handler of the same route sees `res.locals.socket` typed, without casts.
+ * Its request is typed as a plain `IncomingMessage` on purpose: that gives Express's overloads
+ * nothing to infer the route parameters from, so `req.params` keeps the route's own types
+ * (`/rooms/:room` gives `req.params.room: string`). It fits `RequestHandler<P, unknown, any,
+ * any, SocketLocals<In, Out>>` for every `P`, and works with `app.get`, routers and `app.use`.
  */
-export type SocketHandler<In, Out = In> = RequestHandler<
-  Request["params"],
-  unknown,
-  unknown,
-  Request["query"],
-  SocketLocals<In, Out>
->;
+export interface SocketHandler<In, Out = In> {
+  (req: IncomingMessage, res: Response<unknown, SocketLocals<In, Out>>, next: NextFunction): void;
+}
 
 /** Headers of the 101 that middleware must not override. */
 const OWN_HEADERS = new Set([
