@@ -260,6 +260,28 @@ describe("attach(server, app)", () => {
     expect(body).toBe("hi");
   });
 
+  it("accepts a bare Router as the app (no res.locals until the factory makes one)", async () => {
+    const router = express.Router();
+    router.get("/ws", sockets.messages(quiet), (_req, res) => {
+      void res.locals.socket.sender.send("from a bare router");
+    });
+    const server = http.createServer();
+    const attachment = attach(server, router, quiet);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const ws = await open(`ws://127.0.0.1:${port}/ws`);
+      expect(await nextMessages(ws, 1)).toEqual(["from a bare router"]);
+      ws.terminate();
+      const res = await rawExchange(port, upgradeRequest("/elsewhere"));
+      expect(res.status).toBe(404);
+    } finally {
+      await attachment.close({ timeout: 200 });
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("refuses a second attach() on the same server", () => {
     const app = express();
     const server = http.createServer(app);

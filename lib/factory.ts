@@ -124,7 +124,7 @@ function refuse(f: Factory<unknown, unknown>, upgrade: Upgrade, refusal: Refusal
 function handle<In, Out>(
   f: Factory<In, Out>,
   req: IncomingMessage,
-  res: ServerResponse & { locals: Record<string, unknown> },
+  res: ServerResponse & { locals?: Record<string, unknown> },
   next: (err?: unknown) => void,
 ): void {
   const upgrade = upgradeOf(req);
@@ -167,7 +167,7 @@ function handle<In, Out>(
   }
   const connection = bind(ws, f.codec, f.options, upgrade.remote);
   upgrade.adopt(connection, f.options.log);
-  res.locals.socket = connection;
+  (res.locals ??= {}).socket = connection; // Express creates locals; a bare router may not
   f.options.log.info(upgrade.remote, "Connection established");
   next();
 }

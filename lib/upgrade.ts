@@ -15,6 +15,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type https from "node:https";
+import type { Express, Router } from "express";
 import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { CloseInfo } from "./socket";
@@ -59,12 +60,15 @@ export interface Attachment {
   readonly size: number;
 }
 
-/** What `attach()` needs of an app: Express apps and routers, or any connect-style handler. */
-export type UpgradeApp = (
+/** A connect-style handler: what `attach()` calls with each upgrade request. */
+export type UpgradeHandler = (
   req: IncomingMessage,
   res: ServerResponse,
   next: (err?: unknown) => void,
 ) => unknown;
+
+/** What `attach()` routes through: an Express app, an Express Router, or any connect-style handler. */
+export type UpgradeApp = Express | Router | UpgradeHandler;
 
 /** What the attachment needs of a bound connection (part of `Connection`). */
 export interface LiveConnection {
@@ -338,7 +342,7 @@ class AttachmentImpl implements Attachment {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly app: UpgradeApp,
+    private readonly app: UpgradeHandler,
     options: AttachOptions,
   ) {
     this.log = createLog(options);
@@ -418,7 +422,7 @@ export function attach(
   if (marked[kAttached] === true) {
     throw new TypeError("attach() was already called for this server: call it once per server");
   }
-  const attachment = new AttachmentImpl(app, options);
+  const attachment = new AttachmentImpl(app as UpgradeHandler, options);
   marked[kAttached] = true;
   server.on("upgrade", attachment.onUpgrade);
   return attachment;
