@@ -7,7 +7,9 @@
 //
 // Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,fanout,
 // handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
-// for --quick), --profile (servers run with --cpu-prof into bench/results/profiles/).
+// for --quick), --profile[=dir] (servers run with --cpu-prof, profiles written to dir, default
+// $TMPDIR/express-sockets-profiles).
+// --compare=<dist dir>[,...] adds the express-sockets contenders built from those directories.
 // Environment: BENCH_DIST=<dir> benchmarks that build of express-sockets instead of dist/.
 "use strict";
 
@@ -25,11 +27,11 @@ const quick = args.quick === "true";
 
 const P = quick
   ? {
-      rounds: 2,
-      echo: { conns: 100, depth: 8, warmMs: 250, measureMs: 700 },
-      fanout: { conns: 5000, times: 8, warmConns: 20, concurrency: 100 },
-      handshake: { warmMs: 150, durationMs: 600, concurrency: 16, max: 20000 },
-      sectionTimeoutMs: 30000,
+      rounds: 1,
+      echo: { conns: 100, depth: 8, warmMs: 200, measureMs: 500 },
+      fanout: { conns: 1000, times: 5, warmConns: 20, concurrency: 100 },
+      handshake: { warmMs: 100, durationMs: 400, concurrency: 16, max: 20000 },
+      sectionTimeoutMs: 20000,
     }
   : {
       rounds: 5,
@@ -57,6 +59,7 @@ const CONTENDERS = [
   },
   {
     name: "express-sockets messages",
+    family: "express-sockets",
     server: "express-sockets.js",
     serverArgs: ["--mode=messages"],
     client: "ws",
@@ -65,11 +68,19 @@ const CONTENDERS = [
   },
   {
     name: "express-sockets json",
+    family: "express-sockets",
     server: "express-sockets.js",
     serverArgs: ["--mode=json"],
     client: "ws",
     note: "sockets.json(): every message parsed and re-serialised",
     available: bindingAvailable,
+  },
+  {
+    name: "ws + Express routing",
+    server: "ws-routed.js",
+    client: "ws",
+    fullOnly: true,
+    note: "the floor of this design, not a library: upgrades run through Express before the handshake, a route middleware checks the Origin and calls ws's handleUpgrade, and the async route handler stays pending for the connection's life (so Express's req/res/next stay alive, as with express-sockets); no channels, timers, backpressure or logging",
   },
   {
     name: "express-ws",
@@ -98,9 +109,10 @@ function bindingAvailable() {
 // ---------------------------------------------------------------- child processes
 
 /** Forks a benchmark process; `request(cmd, args)` sends one IPC command and awaits its reply. */
-function start(file, argv, { execArgv = [], label }) {
+function start(file, argv, { execArgv = [], label, env }) {
   const proc = fork(file, argv, {
     execArgv,
+    env: env ? { ...process.env, ...env } : process.env,
     stdio: ["ignore", "pipe", "inherit", "ipc"],
     cwd: root,
   });
@@ -159,7 +171,7 @@ function start(file, argv, { execArgv = [], label }) {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
     await exited;
     clearTimeout(timer);
   }
@@ -169,15 +181,18 @@ function start(file, argv, { execArgv = [], label }) {
 /** One server and one load generator for `contender`; `body` runs the scenario with them. */
 async function session(contender, body) {
   const execArgv = ["--expose-gc"];
-  if (args.profile === "true") {
-    const dir = path.join(__dirname, "results", "profiles");
+  if (args.profile) {
+    const dir =
+      args.profile === "true"
+        ? path.join(os.tmpdir(), "express-sockets-profiles")
+        : path.resolve(args.profile);
     fs.mkdirSync(dir, { recursive: true });
     execArgv.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
   const server = start(
     path.join(__dirname, "servers", contender.server),
     [...(contender.serverArgs || []), `--bcast-size=${BCAST_SIZE}`],
-    { execArgv, label: `${contender.name} server` },
+    { execArgv, label: `${contender.name} server`, env: contender.env },
   );
   const gen = start(
     path.join(__dirname, "load", "generator.js"),
@@ -726,8 +741,23 @@ async function main() {
   const wanted = new Set((args.scenarios || "echo,fanout,handshake,sections").split(","));
   const contenders = [];
   const skipped = [];
+  // --compare=<dir>[,<dir>...]: the express-sockets contenders again, from other builds
+  // (prototype fixes), in the same run: before and after side by side.
+  for (const dir of args.compare ? args.compare.split(",") : []) {
+    for (const mode of ["messages", "json"]) {
+      CONTENDERS.push({
+        name: `express-sockets ${mode} @${path.basename(path.dirname(path.resolve(dir)))}`,
+        family: "express-sockets",
+        server: "express-sockets.js",
+        serverArgs: [`--mode=${mode}`],
+        env: { BENCH_DIST: path.resolve(dir) },
+        client: "ws",
+        note: `as express-sockets ${mode}, built from ${dir}`,
+      });
+    }
+  }
   for (const c of CONTENDERS) {
-    if (only && !only.has(c.name) && !only.has(c.name.split(" ")[0])) continue;
+    if (only ? !only.has(c.name) && !only.has(c.family) : quick && c.fullOnly) continue;
     if (c.available && !c.available())
       skipped.push({ name: c.name, why: "the binding is not in dist/ yet" });
     else contenders.push(c);

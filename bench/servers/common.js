@@ -36,6 +36,8 @@ function serve(server, { connections }) {
     process.stdout.write(`${JSON.stringify({ port })}\n`);
     if (process.send) process.send({ type: "ready", port });
   });
+  // A normal exit, so that --cpu-prof writes its profile.
+  process.on("SIGTERM", () => process.exit(0));
   if (!process.send) return;
   process.on("disconnect", () => process.exit(0));
   process.on("message", (msg) => {
@@ -50,6 +52,10 @@ function serve(server, { connections }) {
         reply({ cpuMicros: user + system, connections: connections() });
         break;
       }
+      case "heap-snapshot":
+        collectGarbage();
+        reply({ file: require("node:v8").writeHeapSnapshot(msg.args && msg.args.file) });
+        break;
       case "connections":
         reply({ connections: connections() });
         break;
