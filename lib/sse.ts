@@ -370,10 +370,10 @@ function noop(): void {}
  */
 export function sse(
   options?: SseOptions,
-): RequestHandler<Record<string, string>, unknown, unknown, Record<string, unknown>, SseLocals> {
+): RequestHandler<Request["params"], unknown, unknown, Request["query"], SseLocals> {
   const o = resolveSseOptions(options);
   return function sseHandler(
-    req: Request<Record<string, string>, unknown, unknown, Record<string, unknown>, SseLocals>,
+    req: Request<Request["params"], unknown, unknown, Request["query"], SseLocals>,
     res: Response<unknown, SseLocals>,
     next: NextFunction,
   ): void {
