@@ -36,11 +36,12 @@ const P = quick
   : {
       rounds: 5,
       echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 3000 },
-      fanout: { conns: 5000, times: 40, warmConns: 20, concurrency: 100 },
+      // 5,000 connections take seconds to open on a busy 2-core machine: fewer, longer rounds.
+      fanout: { rounds: 3, conns: 5000, times: 30, warmConns: 20, concurrency: 100 },
       handshake: { warmMs: 300, durationMs: 2500, concurrency: 16, max: 50000 },
       sectionTimeoutMs: 180000,
     };
-if (args.rounds) P.rounds = Number(args.rounds);
+if (args.rounds) P.rounds = P.fanout.rounds = Number(args.rounds);
 const ECHO_SIZES = [64, 16384];
 const BCAST_SIZE = 64;
 const TIMEOUT_MS = 10000;
@@ -321,18 +322,18 @@ async function handshakeRound(contender) {
 }
 
 /** Runs `round(contender)` for every contender, rounds times, rotating the order each round. */
-async function alternate(title, contenders, round) {
+async function alternate(title, contenders, round, rounds = P.rounds) {
   const results = new Map(contenders.map((c) => [c.name, { rounds: [], errors: [] }]));
-  for (let r = 0; r < P.rounds; r++) {
+  for (let r = 0; r < rounds; r++) {
     const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
     for (const c of order) {
       const t0 = Date.now();
       try {
         results.get(c.name).rounds.push(await round(c));
-        log(`  ${title} round ${r + 1}/${P.rounds} ${c.name}: ${Date.now() - t0} ms`);
+        log(`  ${title} round ${r + 1}/${rounds} ${c.name}: ${Date.now() - t0} ms`);
       } catch (err) {
         results.get(c.name).errors.push(err.message);
-        log(`  ${title} round ${r + 1}/${P.rounds} ${c.name}: FAILED ${err.message}`);
+        log(`  ${title} round ${r + 1}/${rounds} ${c.name}: FAILED ${err.message}`);
       }
     }
   }
@@ -570,7 +571,7 @@ function markdown(report) {
   );
   out.push("");
   out.push(
-    `Server and load generator are separate processes on loopback; each figure is the median of ${report.parameters.rounds} rounds, contenders alternating (order rotated every round), a fresh server process per measurement. Ratios are value ÷ raw ws from this run.`,
+    `Server and load generator are separate processes on loopback; each figure is the median of ${report.parameters.rounds} rounds (fan-out and memory: ${report.parameters.fanout.rounds ?? report.parameters.rounds}), contenders alternating (order rotated every round), a fresh server process per measurement. Ratios are value ÷ raw ws from this run.`,
   );
   const la = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
   out.push(
@@ -782,7 +783,7 @@ async function main() {
     }
   }
   if (wanted.has("fanout")) {
-    const res = await alternate("fanout", contenders, fanoutRound);
+    const res = await alternate("fanout", contenders, fanoutRound, P.fanout.rounds ?? P.rounds);
     scenarios.fanout = summarise(res, (rs) => {
       const all = rs.flatMap((r) => r.samples);
       return {
@@ -842,8 +843,27 @@ async function main() {
     fs.writeFileSync(`${out}.json`, `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(`${out}.md`, md);
     log(`wrote ${path.relative(root, out)}.json and .md`);
+    if (!args.out) updateReadme(md);
   }
   log(`done in ${report.durationSec} s`);
+}
+
+/** Copies the latest full run's tables into bench/README.md, between its markers. */
+function updateReadme(md) {
+  const file = path.join(__dirname, "README.md");
+  const text = fs.readFileSync(file, "utf8");
+  const start = "<!-- latest:start -->";
+  const end = "<!-- latest:end -->";
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) return;
+  const body = md
+    .split("\n")
+    .slice(1) // its own title
+    .map((line) => (line.startsWith("#") ? `##${line}` : line))
+    .join("\n")
+    .trim();
+  fs.writeFileSync(file, `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`);
 }
 
 /** Each contender's headline figures ÷ raw ws's, per scenario, for the JSON. */
