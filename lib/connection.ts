@@ -14,9 +14,11 @@
 // wait. The outbox drains into ws as ws's own buffer (`bufferedAmount`) falls below
 // SEND_HIGH_WATER_MARK, driven by the write callbacks (ws has no drain event).
 //
-// Timers: one per connection. It fires at the earliest of: the next ping (`pingPeriod`), the read
-// deadline (`pongWait` after the last frame of any kind from the client), the write deadline
-// (`writeWait` after the last write progress while writes are pending) and the close deadline.
+// Timers: none per idle connection. One interval per options object (the Ticker) looks at each
+// connection when the earliest of its deadlines is due: the next ping (`pingPeriod`), the read
+// deadline (`pongWait` after the last frame of any kind from the client) and the write deadline
+// (`writeWait` after the last write progress while writes are pending). A closing connection
+// has its own timer for the close deadline. A passed deadline is judged after pending I/O.
 //
 // Closing, states only move forward:
 //
@@ -159,12 +161,65 @@ function onClose(this: BoundWebSocket, code: number, reason: Buffer): void {
   this[kConnection]?.closed_(code, reason.toString());
 }
 
-function onTimer(c: Connection<unknown, unknown>): void {
-  c.tick(false);
+function onVerdict(c: Connection<unknown, unknown>): void {
+  c.tick(true, Date.now());
 }
 
-function onVerdict(c: Connection<unknown, unknown>): void {
-  c.tick(true);
+function onCloseTimeout(c: Connection<unknown, unknown>): void {
+  // Judged after pending I/O, like the other deadlines: the close may just have completed.
+  setImmediate(onCloseVerdict, c);
+}
+
+function onCloseVerdict(c: Connection<unknown, unknown>): void {
+  c.closeTimedOut();
+}
+
+// ---------------------------------------------------------------------- the shared ticker
+
+/**
+ * Drives the keep-alive and write deadlines of every connection bound with one options object
+ * from a single interval, instead of a timer per connection: an idle connection costs a Set
+ * entry, not a Timeout. The interval runs at 1/8 of the shortest period (so a deadline is
+ * enforced at most 12.5% late) and only while the set is not empty.
+ */
+class Ticker {
+  private readonly members = new Set<Connection<unknown, unknown>>();
+  private interval: NodeJS.Timeout | null = null;
+  constructor(private readonly every: number) {}
+
+  add(c: Connection<unknown, unknown>): void {
+    this.members.add(c);
+    if (this.interval === null) this.interval = setInterval(sweep, this.every, this);
+  }
+
+  delete(c: Connection<unknown, unknown>): void {
+    if (!this.members.delete(c) || this.members.size > 0 || this.interval === null) return;
+    clearInterval(this.interval);
+    this.interval = null;
+  }
+
+  /** @internal */
+  sweep(): void {
+    const now = Date.now();
+    for (const c of this.members) if (now >= c.due) c.tick(false, now);
+  }
+}
+
+function sweep(t: Ticker): void {
+  t.sweep();
+}
+
+const tickers = new WeakMap<ConnectionOptions, Ticker | null>();
+
+/** The ticker of an options object; null when it sets no deadline at all. */
+function tickerFor(o: ConnectionOptions): Ticker | null {
+  let t = tickers.get(o);
+  if (t === undefined) {
+    const periods = [o.pingPeriod, o.pongWait, o.writeWait].filter((p) => p > 0);
+    t = periods.length === 0 ? null : new Ticker(Math.max(1, Math.floor(Math.min(...periods) / 8)));
+    tickers.set(o, t);
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------------- sender
@@ -476,12 +531,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private inflight = 0;
   private writeMark = 0;
   private onWritten: ((err?: Error | null) => void) | null = null;
-  /** The one timer, when it is due, and its delay (reused with refresh() when unchanged). */
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
-  private timerDelay = -1;
-  private nextPing: number;
+  /** @internal When the shared ticker must look at this connection next. */
+  due = Infinity;
+  /** Bounds a graceful close; exists only while closing. */
+  private closeTimer: NodeJS.Timeout | null = null;
   private closeDeadline = Infinity;
+  private nextPing: number;
   private droppedErrors = 0;
   private lost = 0;
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
@@ -504,8 +559,11 @@ export class Connection<In, Out> implements Socket<In, Out> {
     const bound = ws as BoundWebSocket;
     bound[kConnection] = this as Connection<unknown, unknown>;
     ws.on("message", onMessage);
-    ws.on("ping", onPingOrPong);
-    ws.on("pong", onPingOrPong);
+    if (options.pongWait > 0) {
+      // Any frame from the client is life; without a read deadline nobody needs to know.
+      ws.on("ping", onPingOrPong);
+      ws.on("pong", onPingOrPong);
+    }
     ws.on("error", onError);
     ws.on("close", onClose);
     if (ws.readyState !== ws.OPEN) {
@@ -513,7 +571,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
       if (ws.readyState === ws.CLOSED) this.closed_(1006, "");
       return;
     }
-    this.schedule(now);
+    this.schedule();
+    tickerFor(options)?.add(this as Connection<unknown, unknown>);
   }
 
   // ------------------------------------------------------------------ the five channels
@@ -605,11 +664,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
     }
     if (this.state !== OPEN) {
       // Already closing: a shorter bound still applies.
-      const deadline = Date.now() + timeoutMs;
-      if (this.state !== CLOSED && deadline < this.closeDeadline) {
-        this.closeDeadline = deadline;
-        this.schedule(Date.now());
-      }
+      if (this.state !== CLOSED) this.boundClose(timeoutMs);
     } else {
       if (code === 1006) {
         this.terminate();
@@ -621,8 +676,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
         if (undelivered > 0) {
           this.options.log.debug(this.remote, `${undelivered} waiting sends rejected: closing`);
         }
-        this.closeDeadline = Date.now() + timeoutMs;
-        this.schedule(Date.now());
+        this.boundClose(timeoutMs);
         this.tx.pump();
         if (this.tx.flushed) this.sendCloseFrame();
       }
@@ -661,9 +715,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
     ws.off("pong", onPingOrPong);
     ws.off("close", onClose);
     // The 'error' listener stays: ws must never emit an unhandled error.
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    tickerFor(this.options)?.delete(this as Connection<unknown, unknown>);
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
     }
     const info: CloseInfo =
       this.protocolFailed && code === 1006
@@ -890,7 +945,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (this.inflight++ === 0 && this.options.writeWait > 0) {
       const now = Date.now();
       this.writeMark = now;
-      if (now + this.options.writeWait < this.timerAt) this.schedule(now);
+      if (now + this.options.writeWait < this.due) this.due = now + this.options.writeWait;
     }
     if (data instanceof Frame) {
       if (this.rawFrames === -1) {
@@ -918,47 +973,32 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (this.state === CLOSING && tx.flushed) this.sendCloseFrame();
   }
 
-  // ------------------------------------------------------------------ the timer
+  // ------------------------------------------------------------------ deadlines
 
-  /** Arms the timer for the earliest deadline after `now`. */
-  private schedule(now: number): void {
+  /** Computes when the ticker must look at this connection next: the earliest deadline. */
+  private schedule(): void {
     const o = this.options;
-    let at = this.closeDeadline;
-    if (o.pingPeriod > 0 && this.nextPing < at) at = this.nextPing;
+    let at = Infinity;
+    if (o.pingPeriod > 0) at = this.nextPing;
     if (o.pongWait > 0 && this.lastHeard + o.pongWait < at) at = this.lastHeard + o.pongWait;
     if (o.writeWait > 0 && this.inflight > 0 && this.writeMark + o.writeWait < at) {
       at = this.writeMark + o.writeWait;
     }
-    if (at === Infinity || this.state === CLOSED) return;
-    const delay = Math.max(1, at - now);
-    this.timerAt = at;
-    if (this.timer !== null && delay === this.timerDelay) {
-      this.timer.refresh();
-      return;
-    }
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerDelay = delay;
-    this.timer = setTimeout(onTimer, delay, this);
+    this.due = at;
   }
 
   /**
-   * @internal The timer fired: enforce the deadlines, ping if due, arm for the next one.
+   * @internal A deadline is due: enforce the deadlines, ping if due, compute the next one.
    * A deadline that looks passed is judged again after the I/O already waiting has been read
    * (`setImmediate` runs after the poll phase): after the event loop was blocked, timers run
    * before the client's frames are read, and must not kill a client that did answer.
    */
-  tick(afterIo: boolean): void {
-    this.timerAt = Infinity;
+  tick(afterIo: boolean, now: number): void {
     if (this.state === CLOSED) return;
     const o = this.options;
-    const now = Date.now();
     if (!afterIo && this.deadlinePassed(now)) {
-      this.timerAt = now;
+      this.due = Infinity; // the verdict decides what comes next
       setImmediate(onVerdict, this);
-      return;
-    }
-    if (now >= this.closeDeadline) {
-      this.terminate(new TimeoutError("ERR_CLOSE_TIMEOUT", "close did not finish in time"));
       return;
     }
     if (o.pongWait > 0) {
@@ -981,16 +1021,33 @@ export class Connection<In, Out> implements Socket<In, Out> {
       this.nextPing = now + o.pingPeriod;
       if (this.state === OPEN && this.ws.readyState === this.ws.OPEN) this.ws.ping();
     }
-    this.schedule(now);
+    this.schedule();
   }
 
   private deadlinePassed(now: number): boolean {
     const o = this.options;
     return (
-      now >= this.closeDeadline ||
       (o.pongWait > 0 && !this.paused && now - this.lastHeard >= o.pongWait) ||
       (o.writeWait > 0 && this.inflight > 0 && now - this.writeMark >= o.writeWait)
     );
+  }
+
+  /** Arms (or shortens) the bound of a graceful close. */
+  private boundClose(timeoutMs: number): void {
+    const deadline = Date.now() + timeoutMs;
+    if (this.closeTimer !== null) {
+      if (deadline >= this.closeDeadline) return;
+      clearTimeout(this.closeTimer);
+    }
+    this.closeDeadline = deadline;
+    this.closeTimer = setTimeout(onCloseTimeout, timeoutMs, this);
+  }
+
+  /** @internal The graceful close took too long: terminate. */
+  closeTimedOut(): void {
+    this.closeTimer = null;
+    if (this.state === CLOSED) return;
+    this.terminate(new TimeoutError("ERR_CLOSE_TIMEOUT", "close did not finish in time"));
   }
 }
 
