@@ -132,6 +132,19 @@ describe("the checks before the handshake", () => {
     }
   });
 
+  it("answers 400 (from ws) to a malformed Sec-WebSocket-Protocol, and frees the socket", async () => {
+    const app = express();
+    app.get("/ws", sockets.messages(quiet), () => {});
+    served = await serve(app);
+    const res = await rawExchange(
+      served.port,
+      upgradeRequest("/ws", { headers: { "Sec-WebSocket-Protocol": "a b, ,c" } }),
+    );
+    expect(res.status).toBe(400);
+    expect(res.closedByServer).toBe(true);
+    expect(served.attachment.size).toBe(0);
+  });
+
   it("checks in Martini's order: method, then Origin, then the handshake headers", async () => {
     const app = express();
     app.all("/ws", sockets.messages(quiet), () => {});

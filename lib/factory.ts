@@ -156,9 +156,15 @@ function handle<In, Out>(
   }
   if (!upgrade.claim()) return;
   let ws: WebSocket | undefined;
-  f.wss.handleUpgrade(req, upgrade.socket, upgrade.head, (client) => {
-    ws = client;
-  });
+  try {
+    f.wss.handleUpgrade(req, upgrade.socket, upgrade.head, (client) => {
+      ws = client;
+    });
+  } catch (err) {
+    // ws throws when a socket is upgraded twice (another upgrade listener on the server).
+    upgrade.abandon();
+    throw err;
+  }
   if (ws === undefined) {
     // ws answered (or destroyed the socket) itself: the client left, or a header it refuses.
     f.options.log.info(upgrade.remote, "Handshake failed");
