@@ -539,6 +539,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private nextPing: number;
   private droppedErrors = 0;
   private lost = 0;
+  private lostLogged = 0;
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
   private rawFrames = -1;
   private protocolFailed = false;
@@ -743,17 +744,19 @@ export class Connection<In, Out> implements Socket<In, Out> {
     }
   }
 
+  /** Counts messages that will never reach the client; logged once per batch (next tick). */
   private countLost(n: number): void {
-    const first = this.lost === 0;
+    if (this.lost === this.lostLogged) process.nextTick(reportLost, this);
     this.lost += n;
-    if (first) process.nextTick(reportLost, this);
   }
 
   /** @internal */
   logLost(): void {
+    const n = this.lost - this.lostLogged;
+    this.lostLogged = this.lost;
     this.options.log.warning(
       this.remote,
-      `${this.lost} outgoing message(s) not delivered: the connection closed first`,
+      `${n} outgoing message(s) not delivered: the connection ended first (${this.lost} in all)`,
     );
   }
 
@@ -871,8 +874,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.report(new ProtocolError(err.message, code, err));
     // ws closes with this code and stops reading, so it never sees the client's answer and
     // would report 1006: `done` reports the code that was sent instead.
-    if (code !== undefined) this.closeCode = code;
-    this.protocolFailed = true;
+    if (code !== undefined) {
+      this.closeCode = code;
+      this.protocolFailed = true;
+    }
     if (this.state === OPEN) {
       // ws is closing the connection itself: stop accepting sends now.
       this.state = CLOSE_SENT;
