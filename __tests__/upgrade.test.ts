@@ -2,8 +2,13 @@
 // handshake. Every refusal is checked as the raw bytes a client receives, and that the server
 // then closes the TCP connection (never hung, never accepted-then-closed).
 
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { WebSocket } from "ws";
 import { attach } from "../lib/upgrade";
@@ -275,6 +280,58 @@ describe("attach(server, app)", () => {
       ws.terminate();
       const res = await rawExchange(port, upgradeRequest("/elsewhere"));
       expect(res.status).toBe(404);
+    } finally {
+      await attachment.close({ timeout: 200 });
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("works the same on an https server (TLS sockets)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "express-sockets-tls-"));
+    const server = await (async () => {
+      const key = path.join(dir, "key.pem");
+      const cert = path.join(dir, "cert.pem");
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=IP:127.0.0.1",
+        ],
+        { stdio: "ignore" },
+      );
+      return https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) });
+    })();
+    const ca = fs.readFileSync(path.join(dir, "cert.pem"));
+    fs.rmSync(dir, { recursive: true, force: true });
+    const app = echoApp();
+    server.on("request", app);
+    const attachment = attach(server, app, quiet);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const ws = await open(`wss://127.0.0.1:${port}/echo`, { ca });
+      const got = nextMessages(ws, 1);
+      ws.send("over tls");
+      expect(await got).toEqual(["over tls"]);
+      ws.terminate();
+      const refused = await connect(`wss://127.0.0.1:${port}/missing`, { ca });
+      expect(refused).toMatchObject({ kind: "refused", status: 404 });
     } finally {
       await attachment.close({ timeout: 200 });
       server.closeAllConnections();
