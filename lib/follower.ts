@@ -105,13 +105,26 @@ export class Subscription {
   /** @internal Created by the follower. */
   constructor(
     private readonly follower: Follower,
-    /** The file the live stream continues (retained until close), or null while it is missing. */
-    readonly file: FileRef | null,
+    private snapshot: FileRef | null,
     /** Offset in `file` where the live stream starts: every chunk after it arrives by `next()`. */
     readonly end: number,
     /** The queue limit in bytes (each chunk costs its length plus a small overhead). */
     readonly maxQueueBytes: number,
   ) {}
+
+  /**
+   * The file the live stream continues, for reading the backlog before `end`; null while the
+   * file is missing, and after releaseFile(). Held open (even if deleted) until released.
+   */
+  get file(): FileRef | null {
+    return this.snapshot;
+  }
+
+  /** Done with the backlog: lets the descriptor go (a deleted file is then really gone). */
+  releaseFile(): void {
+    this.snapshot?.release();
+    this.snapshot = null;
+  }
 
   /** `"overflow"` once the queue limit was hit, `"closed"` after close(), else null. */
   get ended(): SubscriptionEnd | null {
@@ -153,7 +166,7 @@ export class Subscription {
     this.stopped = "closed";
     this.drop();
     if (!wasOverflow) this.follower.detach(this);
-    this.file?.release();
+    this.releaseFile();
     this.follower.release();
     this.interrupt();
   }

@@ -249,6 +249,7 @@ async function stream(
         offset = chunk.end;
       }
     }
+    sub.releaseFile();
   }
   for (;;) {
     if (stopped()) return;
