@@ -35,6 +35,13 @@ export type JsonValue =
   | { toJSON(key?: string): unknown };
 
 /**
+ * What the sender of `sockets.json(schema)` takes: any JSON-serialisable value when there is a
+ * schema; `unknown` without one, where nothing is typed (so a received `unknown` can be echoed).
+ * Either way a value JSON cannot encode rejects the send at run time.
+ */
+export type JsonOutput<S> = [S] extends [undefined] ? unknown : JsonValue;
+
+/**
  * The handler a factory returns: an Express `RequestHandler` whose Locals type carries the
  * socket, so the next handler of the same route sees `res.locals.socket` typed, without casts.
  * Its request is typed as a plain `IncomingMessage` on purpose: that gives Express's overloads
@@ -180,10 +187,11 @@ function handle<In, Out>(
 
 /**
  * JSON messages: the receiver yields parsed values, validated by `schema` (a Standard Schema
- * such as zod, or a type guard) and typed from it; the sender takes any JSON-serialisable value.
+ * such as zod, or a type guard) and typed from it; the sender takes any JSON-serialisable value
+ * (`JsonValue`; `unknown` when there is no schema; or name it: `json<typeof S, Out>(S)`).
  * Throws TypeError/RangeError here, at the call, for a bad schema or option.
  */
-export function json<S extends Schema | undefined = undefined, Out = JsonValue>(
+export function json<S extends Schema | undefined = undefined, Out = JsonOutput<S>>(
   schema?: S,
   options?: SocketOptions,
 ): SocketHandler<JsonInput<S>, Out> {

@@ -20,7 +20,7 @@ export type { BroadcastResult } from "./broadcast";
 export { attach } from "./upgrade";
 export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./upgrade";
 export { sockets } from "./factory";
-export type { JsonValue, SocketHandler } from "./factory";
+export type { JsonValue, JsonOutput, SocketHandler } from "./factory";
 export type { SocketOptions } from "./options";
 export type { LoggerLike, LogLevel } from "./logger";
 export type { AllowedOrigin } from "./origin";
