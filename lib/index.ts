@@ -24,3 +24,8 @@ export type { JsonValue, JsonOutput, SocketHandler } from "./factory";
 export type { SocketOptions } from "./options";
 export type { LoggerLike, LogLevel } from "./logger";
 export type { AllowedOrigin } from "./origin";
+export { watchFile, TAIL_TOO_SLOW, TAIL_BAD_OFFSET, TAIL_NOT_FOUND } from "./tail";
+export type { TailOptions, TailRoot, WatchFileOptions } from "./tail";
+export { SseEvent, SseEncodeError, SseWriteTimeoutError } from "./sse";
+export type { SseOptions, SseSocket, SseLocals, SseEventFields } from "./sse";
+export { liveFollowers } from "./follower";
