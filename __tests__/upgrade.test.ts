@@ -69,6 +69,25 @@ describe("attach(server, app)", () => {
     expect(served.attachment.size).toBe(0);
   });
 
+  it("leaves no socket open after many refused upgrades", async () => {
+    served = await serve(echoApp());
+    const port = served.port;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => rawExchange(port, upgradeRequest(`/missing/${i}`))),
+    );
+    expect(answers.every((a) => a.status === 404 && a.closedByServer)).toBe(true);
+    const server = served.server;
+    const connections = (): Promise<number> =>
+      new Promise((resolve, reject) =>
+        server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+      );
+    const until = Date.now() + 2000;
+    while ((await connections()) > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await connections()).toBe(0);
+  });
+
   it("lets middleware before the factory answer 401; the client sees the 401", async () => {
     const app = express();
     app.use("/private", (req: Request, res: Response, next: NextFunction) => {
