@@ -45,7 +45,9 @@ const BINARY: FrameOptions = { fin: true, rsv1: false, opcode: 0x02, mask: false
 function frameFor<Out>(codec: Codec<unknown, Out>, message: Out): Frame {
   const encoded = codec.encode(message);
   const payload = typeof encoded === "string" ? Buffer.from(encoded, "utf8") : encoded;
-  return new Frame(frameMessage(payload, typeof encoded === "string" ? TEXT : BINARY), encoded);
+  const parts = frameMessage(payload, typeof encoded === "string" ? TEXT : BINARY);
+  // One buffer: every socket then gets a single plain write instead of a corked writev.
+  return new Frame([parts.length === 1 ? parts[0]! : Buffer.concat(parts)], encoded);
 }
 
 /**
