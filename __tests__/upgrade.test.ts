@@ -268,6 +268,22 @@ describe("attach(server, app)", () => {
     if (outcome.kind === "open") outcome.ws.terminate();
   });
 
+  it("answers an upgrade to another protocol (h2c) as the plain request it also is", async () => {
+    const app = echoApp();
+    app.post("/form", (req, res) => void res.send(`posted as ${req.method}`));
+    served = await serve(app);
+    const res = await rawExchange(
+      served.port,
+      upgradeRequest("/form", {
+        method: "POST",
+        headers: { Upgrade: "h2c", "Sec-WebSocket-Key": null, "Sec-WebSocket-Version": null },
+      }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toBe("posted as POST");
+    expect(res.closedByServer).toBe(true);
+  });
+
   it("lets plain HTTP requests through to the app as usual", async () => {
     const app = echoApp();
     app.get("/hello", (_req, res) => void res.send("hi"));

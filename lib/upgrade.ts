@@ -20,6 +20,7 @@ import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { CloseInfo } from "./socket";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
+import { wantsWebSocket } from "./handshake";
 import { checkTime } from "./options";
 
 /** Options of `attach()`. */
@@ -367,7 +368,10 @@ class AttachmentImpl implements Attachment {
       return;
     }
     (req as { [kUpgrade]?: Upgrade })[kUpgrade] = upgrade;
-    req.method = "GET";
+    // A WebSocket upgrade runs as a GET so `app.get` routes match (the factory answers 405 to
+    // the original method). Other protocols (h2c...) keep their method: the app answers them
+    // as the plain HTTP requests they also are.
+    if (wantsWebSocket(req)) req.method = "GET";
     try {
       this.app(req, res, upgrade.done);
     } catch (err) {
