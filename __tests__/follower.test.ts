@@ -2,6 +2,7 @@
 // character, one follower per file however many subscribers, released by the last one, bounded
 // queues with the overflow policy, and backlog reads that never read a big file whole.
 
+import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -66,6 +67,34 @@ async function take(sub: Subscription, bytes: number, ms = 3000): Promise<Chunk[
     clearTimeout(timer);
   }
   return out;
+}
+
+/** inotify watches this process holds (one line per watch in the inotify fd's fdinfo). */
+function inotifyWatches(): number {
+  let n = 0;
+  for (const fd of fs.readdirSync("/proc/self/fd")) {
+    try {
+      if (!fs.readlinkSync(`/proc/self/fd/${fd}`).includes("inotify")) continue;
+      const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+      n += info.split("\n").filter((l) => l.startsWith("inotify wd:")).length;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+/** Descriptors this process holds on files under `root`. */
+function openFilesUnder(root: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync("/proc/self/fd")) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(root)) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
 }
 
 const text = (chunks: Chunk[]): string => Buffer.concat(chunks.map((c) => c.data)).toString();
@@ -288,5 +317,25 @@ describe("follow()", () => {
     } finally {
       sub.close();
     }
+  });
+
+  it("holds one watcher set and one descriptor per file, all released by the last subscriber", async () => {
+    const real = await fsp.realpath(dir);
+    const file = path.join(real, "watched.log");
+    await fsp.writeFile(file, "x\n");
+    const watchesBefore = inotifyWatches();
+    const subs = await Promise.all(Array.from({ length: 20 }, () => follow(file)));
+    // The file and its directory: two watches and one descriptor, however many subscribers
+    // (each new subscriber's backlog descriptor is the follower's, shared).
+    expect(inotifyWatches() - watchesBefore).toBe(2);
+    for (const s of subs) s.releaseFile();
+    expect(openFilesUnder(real)).toBe(1);
+    for (const s of subs) s.close();
+    expect(liveFollowers()).toBe(0);
+    const deadline = Date.now() + 1000;
+    while (openFilesUnder(real) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(openFilesUnder(real)).toBe(0);
+    expect(inotifyWatches()).toBe(watchesBefore);
   });
 });
