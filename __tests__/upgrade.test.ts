@@ -507,6 +507,19 @@ describe("errors in handlers after the handshake", () => {
     expect(headersSent).toBe(true);
   });
 
+  it("ignores a handler's res.end() after the handshake (nothing can reach the client)", async () => {
+    const app = express();
+    app.get("/ws", sockets.messages(quiet), async (_req, res) => {
+      res.end();
+      await res.locals.socket.sender.send("still open");
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/ws"));
+    expect(await nextMessages(ws, 1)).toEqual(["still open"]);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.terminate();
+  });
+
   it("does not close the connection when the handler returns", async () => {
     const app = express();
     const sockets_: { send(v: string): Promise<void> }[] = [];

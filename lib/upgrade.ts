@@ -209,6 +209,10 @@ export class Upgrade {
     this.connection = connection;
     this.connectionLog = log;
     this.attachment.track(connection);
+    const ended = (): void => {
+      this.internalClosed = true; // nothing left to close
+    };
+    connection.closed.then(ended, ended);
   }
 
   /** The handshake did not complete after `claim()` (ws refused it): nothing is tracked. */
@@ -263,13 +267,25 @@ export class Upgrade {
     this.closeInternal();
   }
 
+  /**
+   * Something wrote an HTTP answer on `res` after the handshake. An error status (an error
+   * middleware's 500) means a handler failed: close with 1011. Anything else (a handler's
+   * habitual `res.end()`) cannot reach the client and is ignored, as it is once the connection
+   * has closed.
+   */
   private lateAnswer(): void {
     if (this.lateReported) return;
     this.lateReported = true;
-    (this.connectionLog ?? this.log).error(
+    const status = this.res.statusCode;
+    const log = this.connectionLog ?? this.log;
+    if (status < 400 || this.internalClosed) {
+      log.debug(this.remote, `Ignored an HTTP answer (${status}) written after the handshake`);
+      return;
+    }
+    log.error(
       this.remote,
-      `The app tried to answer HTTP ${this.res.statusCode} after the WebSocket handshake ` +
-        "(an error in a handler?); closing with 1011",
+      `The app answered HTTP ${status} after the WebSocket handshake (a handler failed?); ` +
+        "closing with 1011",
     );
     this.closeInternal();
   }
