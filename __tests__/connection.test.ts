@@ -1,6 +1,7 @@
 // The connection binding against real sockets: a WebSocketServer on loopback, bind() in its
 // `connection` event, real ws clients. Receiving, sending, invalid messages, closing.
 
+import fc from "fast-check";
 import { z } from "zod";
 import { bytesCodec, jsonCodec, textCodec } from "../lib/codec";
 import type { Connection } from "../lib/connection";
@@ -197,6 +198,52 @@ describe("bind: invalid messages", () => {
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i).filter((n) => n !== 13));
     const e = (await nextError(conn)) as InvalidMessageError;
     expect(e.data).toBe("13");
+  });
+
+  it("keeps order for any mix of sync and async validations, delays and rejections (property)", async () => {
+    // Per message: [validation delay in ms (-1 = synchronous), accepted?]
+    const plan = new Map<number, [number, boolean]>();
+    const schema = {
+      "~standard": {
+        version: 1 as const,
+        vendor: "test",
+        validate(v: unknown) {
+          const [delay, ok] = plan.get(v as number) ?? [-1, true];
+          const result = ok ? { value: v as number } : { issues: [{ message: `no ${v}` }] };
+          if (delay < 0) return result;
+          return new Promise<typeof result>((r) => setTimeout(() => r(result), delay));
+        },
+      },
+    };
+    const s = await serve(jsonCodec(schema), { recvChannelBuffer: 2 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: -1, max: 4 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 25,
+        }),
+        async (steps) => {
+          plan.clear();
+          steps.forEach((step, i) => plan.set(i, step));
+          const c = await client(s.url);
+          const conn = await s.nextConnection();
+          steps.forEach((_, i) => c.ws.send(String(i)));
+          const accepted = steps.flatMap(([, ok], i) => (ok ? [i] : []));
+          const got: unknown[] = [];
+          for (let i = 0; i < accepted.length; i++) got.push(await recv(conn));
+          expect(got).toEqual(accepted);
+          // Errors come in message order too, reported in the turn of the message.
+          const expectedRejected = steps.flatMap(([, ok], i) => (ok ? [] : [String(i)]));
+          const rejected: unknown[] = [];
+          while (rejected.length < expectedRejected.length) {
+            rejected.push(((await conn.error.recv()).value as InvalidMessageError).data);
+          }
+          expect(rejected).toEqual(expectedRejected);
+          await closeClient(c);
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   it("reports a binary frame that is not UTF-8 on a text route with the raw bytes", async () => {

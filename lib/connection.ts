@@ -765,15 +765,20 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal A message from ws. */
   receive(data: Buffer, isBinary: boolean): void {
     if (this.options.pongWait > 0) this.lastHeard = Date.now();
+    const inbox = this.inbox;
+    const queued = inbox !== null && inbox.length > 0;
     let value: In | Promise<In>;
     try {
       value = this.codec.decode(data, isBinary);
     } catch (err) {
-      this.invalid(err, data);
-      return;
+      if (!queued) {
+        this.invalid(err, data);
+        return;
+      }
+      // Earlier messages are still waiting: report this one in its turn.
+      value = Promise.reject(err);
     }
-    const inbox = this.inbox;
-    if ((inbox === null || inbox.length === 0) && !(value instanceof Promise)) {
+    if (!queued && !(value instanceof Promise)) {
       if (this.rx.trySend(value)) return;
     }
     const entry = new Inbound<In>(data);
