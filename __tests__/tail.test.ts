@@ -8,6 +8,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
+import { chromium } from "playwright-core";
 import { bytes, json, messages } from "../lib/factory";
 import { liveFollowers } from "../lib/follower";
 import { sse } from "../lib/sse";
@@ -84,6 +85,30 @@ beforeEach(async () => {
       await socket.sender.send(`watchFile resolved with ${String(result)}\n`);
     });
     a.get("/nosocket", tail(file));
+    let firstStream = true;
+    a.get(
+      "/flaky-events",
+      sse({ retry: 50, logger }),
+      (_req, res, next) => {
+        // The first stream is cut by the server after a moment; EventSource then reconnects.
+        if (firstStream) {
+          firstStream = false;
+          const socket = res.locals.socket;
+          setTimeout(() => socket.disconnect.trySend(1000), 300);
+        }
+        next();
+      },
+      tail(file, { logger, lines: 0 }),
+    );
+    a.get("/page", (_req, res) => {
+      res.type("html").send(`<!doctype html><script>
+        window.received = [];
+        window.opens = 0;
+        const source = new EventSource("/flaky-events");
+        source.onopen = () => { window.opens++; };
+        source.onmessage = (e) => { window.received.push([e.lastEventId, e.data]); };
+      </script>`);
+    });
   });
 });
 
@@ -304,6 +329,46 @@ describe("sockets.tail over Server-Sent Events", () => {
     const c = await sseClient("/events", { "Last-Event-ID": "not-a-number" });
     expect(c.status).toBe(400);
   });
+});
+
+describe("sockets.tail in a real browser", () => {
+  it("an EventSource that is cut off reconnects with Last-Event-ID and sees no line twice", async () => {
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--no-sandbox", "--headless=new"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${app.http}/page`);
+      await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
+      let n = 100;
+      const deadline = Date.now() + 1000; // appends keep coming across the cut at 300 ms
+      while (Date.now() < deadline) {
+        await fsp.appendFile(file, numbered(n, 3));
+        n += 3;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const expected = numbered(100, n - 100);
+      await page.waitForFunction(
+        (len) => {
+          const w = window as unknown as { received: [string, string][] };
+          return w.received.map((r) => r[1]).join("").length >= len;
+        },
+        expected.length,
+        { timeout: 10_000 },
+      );
+      const { received, opens } = await page.evaluate(() => {
+        const w = window as unknown as { received: [string, string][]; opens: number };
+        return { received: w.received, opens: w.opens };
+      });
+      expect(opens).toBeGreaterThanOrEqual(2); // it did reconnect
+      expect(received.map((r) => r[1]).join("")).toBe(expected);
+      const size = Buffer.byteLength(numbered(1, 30));
+      expect(received.at(-1)?.[0]).toBe(String(size + Buffer.byteLength(expected)));
+    } finally {
+      await browser.close();
+    }
+  }, 30_000);
 });
 
 describe("watchFile()", () => {

@@ -183,6 +183,7 @@ async function follower(
   o: ResolvedTailOptions,
   from: "start" | "end" | number | undefined,
   signal: AbortSignal | undefined,
+  onLive?: () => void,
 ): Promise<CloseInfo | undefined> {
   let sub: Subscription | undefined;
   let stopped = false;
@@ -212,6 +213,7 @@ async function follower(
       maxQueueBytes: o.maxQueueBytes,
       log: o.log,
     });
+    onLive?.();
     if (!stopped) await stream(file, sub, socket, o, from, () => stopped, signal);
   } catch (err) {
     if (!(err instanceof ChannelClosedError) && !stopped && !socket.sender.closed) {
@@ -456,7 +458,7 @@ export function tail(target: string | TailRoot, options?: TailOptions): RequestH
       refuse(400, TAIL_BAD_OFFSET, "invalid resume offset");
       return undefined;
     }
-    release?.();
-    return follower(file, socket, o, offset ?? o.from, undefined);
+    // SSE opens once the subscription is live: an `open` event means nothing is missed from now.
+    return follower(file, socket, o, offset ?? o.from, undefined, release);
   }
 }
