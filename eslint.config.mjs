@@ -44,6 +44,7 @@ export default tseslint.config(
         EventSource: "readonly",
         location: "readonly",
         fetch: "readonly",
+        TextEncoder: "readonly",
       },
     },
   },

@@ -17,7 +17,9 @@ function connect(path, statusId, onMessage, binaryType) {
     socket = new WebSocket(base + path);
     if (binaryType) socket.binaryType = binaryType;
     socket.onopen = () => {
-      if (status) ((status.textContent = "open"), (status.className = "status open"));
+      if (!status) return;
+      status.textContent = "open";
+      status.className = "status open";
     };
     socket.onmessage = (event) => onMessage(event.data);
     socket.onclose = (event) => {

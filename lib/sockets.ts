@@ -1,0 +1,9 @@
+// The `sockets` namespace: every middleware factory under one name, as in Martini
+// (`sockets.json(Msg)`), whether it binds a WebSocket, binds Server-Sent Events, or streams a file
+// to whichever of them ran before it.
+
+import { bytes, json, messages } from "./factory";
+import { sse } from "./sse";
+import { tail } from "./tail";
+
+export const sockets = Object.freeze({ json, messages, bytes, sse, tail });
