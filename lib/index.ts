@@ -19,7 +19,7 @@ export { broadcast } from "./broadcast";
 export type { BroadcastResult } from "./broadcast";
 export { attach } from "./upgrade";
 export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./upgrade";
-export { sockets } from "./factory";
+export { sockets } from "./sockets";
 export type { JsonValue, JsonOutput, SocketHandler } from "./factory";
 export type { SocketOptions } from "./options";
 export type { LoggerLike, LogLevel } from "./logger";
