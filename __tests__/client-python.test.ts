@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import express from "express";
-import { sockets } from "../lib/factory";
+import { sockets } from "../lib/sockets";
 import { serve, type Served } from "./fixtures/upgrade-server";
 
 const PYTHON = "/usr/bin/python3";

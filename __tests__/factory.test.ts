@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import { sockets } from "../lib/factory";
+import { sockets } from "../lib/sockets";
 import type { Socket } from "../lib/socket";
 import {
   captureLog,

@@ -3,12 +3,13 @@
 // (timers, listeners) is left behind once a connection is closed.
 
 import { textCodec } from "../lib/codec";
-import type { Connection } from "../lib/connection";
+import { keepAliveInterval, runningKeepAliveTimers, type Connection } from "../lib/connection";
 import { TimeoutError } from "../lib/errors";
 import {
   closeClient,
   connect,
   startServer,
+  testOptions,
   type BoundServer,
   type TestClient,
 } from "./helpers/bound-server";
@@ -39,10 +40,6 @@ async function nextError(conn: Connection<string, string>): Promise<Error> {
   return r.value;
 }
 
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-}
-
 describe("keep-alive", () => {
   it("pings every pingPeriod", async () => {
     const s = await serve({ pingPeriod: 30, pongWait: 1000 });
@@ -61,12 +58,32 @@ describe("keep-alive", () => {
   });
 
   it("keeps a client that answers pings alive past pongWait", async () => {
-    const s = await serve({ pingPeriod: 20, pongWait: 60 });
+    const s = await serve({ pingPeriod: 30, pongWait: 150 });
     const c = await client(s.url);
     const conn = await s.nextConnection();
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 500));
     expect(c.ws.readyState).toBe(c.ws.OPEN);
     expect(conn.done.length).toBe(0);
+  });
+
+  it("sweeps often enough that a late ping still leaves time for the pong", () => {
+    const logs: string[] = [];
+    // Defaults: every 3 s (a quarter of the 12 s between the ping and the pong deadline).
+    expect(
+      keepAliveInterval(
+        testOptions(logs, { pingPeriod: 48_000, pongWait: 60_000, writeWait: 60_000 }),
+      ),
+    ).toBe(3000);
+    // A ping period close to pongWait: a quarter of the 5 s slack.
+    expect(keepAliveInterval(testOptions(logs, { pingPeriod: 55_000, pongWait: 60_000 }))).toBe(
+      1250,
+    );
+    // Far apart: 1/8 of the shortest period.
+    expect(keepAliveInterval(testOptions(logs, { pingPeriod: 1000, pongWait: 60_000 }))).toBe(125);
+    // Only a write deadline.
+    expect(keepAliveInterval(testOptions(logs, { writeWait: 100 }))).toBe(12);
+    expect(keepAliveInterval(testOptions(logs, {}))).toBe(Infinity);
+    expect(keepAliveInterval(testOptions(logs, { pingPeriod: 3, pongWait: 4 }))).toBe(1);
   });
 
   it("terminates a client that stops answering pings: done reports 1006, ERR_PONG_TIMEOUT on error", async () => {
@@ -87,12 +104,12 @@ describe("keep-alive", () => {
   });
 
   it("counts any frame from the client as life, not only pongs", async () => {
-    const s = await serve({ pingPeriod: 20, pongWait: 80 });
+    const s = await serve({ pingPeriod: 30, pongWait: 200 });
     const c = await client(s.url, { autoPong: false });
     const conn = await s.nextConnection();
-    const chatter = setInterval(() => c.ws.send("still here"), 15);
+    const chatter = setInterval(() => c.ws.send("still here"), 20);
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 600));
       expect(c.ws.readyState).toBe(c.ws.OPEN);
     } finally {
       clearInterval(chatter);
@@ -101,7 +118,7 @@ describe("keep-alive", () => {
   });
 
   it("does not time out a client whose messages wait because the handler is not reading", async () => {
-    const s = await serve({ pingPeriod: 20, pongWait: 80, recvChannelBuffer: 1 });
+    const s = await serve({ pingPeriod: 30, pongWait: 150, recvChannelBuffer: 1 });
     const c = await client(s.url);
     const conn = await s.nextConnection();
     const big = "b".repeat(60_000);
@@ -163,8 +180,8 @@ describe("write timeout", () => {
 });
 
 describe("cleanup", () => {
-  it("leaves no timers behind once connections close", async () => {
-    const before = activeTimeouts();
+  it("leaves no timers or listeners behind once connections close", async () => {
+    expect(runningKeepAliveTimers()).toBe(0);
     const s = await serve({ pingPeriod: 1000, pongWait: 2000, writeWait: 1000 });
     const c1 = await client(s.url);
     const c2 = await client(s.url);
@@ -172,13 +189,14 @@ describe("cleanup", () => {
     const b = await s.nextConnection();
     await a.sender.send("hello");
     await c1.received(1);
-    expect(activeTimeouts()).toBeGreaterThan(before);
-    await a.close(1000);
+    expect(runningKeepAliveTimers()).toBe(1); // one interval for both connections
+    await a.close(1000, "", 5000); // arms a close timer too
     c2.ws.close();
     await Promise.all([b.closed, c1.closed, c2.closed]);
-    await new Promise((r) => setImmediate(r));
-    expect(activeTimeouts()).toBe(before);
+    expect(runningKeepAliveTimers()).toBe(0);
     expect(a.ws.listenerCount("message")).toBe(0);
+    expect(a.ws.listenerCount("close")).toBe(1); // ws's own (its server's client set)
     expect(b.ws.listenerCount("pong")).toBe(0);
+    expect(b.ws.listenerCount("ping")).toBe(0);
   });
 });

@@ -2,7 +2,7 @@
 // naming the option for every invalid value, thrown at the factory call.
 
 import { DEFAULT_OPTIONS, MAX_TIMER_MS, resolveOptions, type SocketOptions } from "../lib/options";
-import { sockets } from "../lib/factory";
+import { sockets } from "../lib/sockets";
 
 describe("resolveOptions", () => {
   it("applies Martini's defaults", () => {

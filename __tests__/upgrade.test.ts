@@ -12,7 +12,7 @@ import path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { WebSocket } from "ws";
 import { attach } from "../lib/upgrade";
-import { sockets } from "../lib/factory";
+import { sockets } from "../lib/sockets";
 import {
   captureLog,
   closed,

@@ -189,13 +189,17 @@ class Ticker {
 
   add(c: Connection<unknown, unknown>): void {
     this.members.add(c);
-    if (this.interval === null) this.interval = setInterval(sweep, this.every, this);
+    if (this.interval === null) {
+      this.interval = setInterval(sweep, this.every, this);
+      runningTickers++;
+    }
   }
 
   delete(c: Connection<unknown, unknown>): void {
     if (!this.members.delete(c) || this.members.size > 0 || this.interval === null) return;
     clearInterval(this.interval);
     this.interval = null;
+    runningTickers--;
   }
 
   /** @internal */
@@ -210,13 +214,32 @@ function sweep(t: Ticker): void {
 }
 
 const tickers = new WeakMap<ConnectionOptions, Ticker | null>();
+let runningTickers = 0;
+
+/** @internal How many keep-alive intervals run now (one per options object in use): for tests. */
+export function runningKeepAliveTimers(): number {
+  return runningTickers;
+}
+
+/**
+ * @internal How often the ticker of these options runs, in ms: 1/8 of the shortest period, and
+ * at most 1/4 of the slack between pingPeriod and pongWait, so that a ping sent late by one
+ * sweep still leaves the client time to answer before its deadline. Infinity: no deadlines.
+ */
+export function keepAliveInterval(o: ConnectionOptions): number {
+  const periods = [o.pingPeriod, o.pongWait, o.writeWait].filter((p) => p > 0);
+  if (periods.length === 0) return Infinity;
+  let every = Math.min(...periods) / 8;
+  if (o.pingPeriod > 0 && o.pongWait > 0) every = Math.min(every, (o.pongWait - o.pingPeriod) / 4);
+  return Math.max(1, Math.floor(every));
+}
 
 /** The ticker of an options object; null when it sets no deadline at all. */
 function tickerFor(o: ConnectionOptions): Ticker | null {
   let t = tickers.get(o);
   if (t === undefined) {
     const periods = [o.pingPeriod, o.pongWait, o.writeWait].filter((p) => p > 0);
-    t = periods.length === 0 ? null : new Ticker(Math.max(1, Math.floor(Math.min(...periods) / 8)));
+    t = periods.length === 0 ? null : new Ticker(keepAliveInterval(o));
     tickers.set(o, t);
   }
   return t;

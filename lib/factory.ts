@@ -227,6 +227,3 @@ export function bytes(options?: SocketOptions): SocketHandler<Buffer, Uint8Array
     handle(f, req, res, next);
   };
 }
-
-/** The factories, Martini's names: `sockets.json`, `sockets.messages`, `sockets.bytes`. */
-export const sockets = { json, messages, bytes };
