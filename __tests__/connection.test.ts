@@ -169,6 +169,18 @@ describe("bind: invalid messages", () => {
     expect(c.ws.readyState).toBe(c.ws.OPEN);
   });
 
+  it("logs an invalid message on one line even when the client's text holds line breaks", async () => {
+    const s = await serve(jsonCodec());
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    c.ws.send('{"a":\n[Error] forged line');
+    const e = (await nextError(conn)) as InvalidMessageError;
+    expect(e.data).toBe('{"a":\n[Error] forged line');
+    const line = s.logs.find((l) => l.includes("ERR_INVALID_MESSAGE"));
+    expect(line).toBeDefined();
+    expect(line).not.toMatch(/[\r\n]/);
+  });
+
   it("reports a zod failure with zod's issues and paths", async () => {
     const schema = z.object({ name: z.string(), age: z.number().int() });
     const s = await serve(jsonCodec(schema));

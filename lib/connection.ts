@@ -95,6 +95,8 @@ const kConnection = Symbol("express-sockets.connection");
 type BoundWebSocket = WebSocket & { [kConnection]?: Connection<unknown, unknown> };
 
 const RESOLVED: Promise<void> = Promise.resolve();
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 const NOOP = (): void => {};
 
 /** A message that could not go to the receiver at once: waiting for room or for its schema. */
@@ -928,7 +930,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private report(error: Error): void {
     const log = this.options.log;
     const code = error instanceof SocketsError ? `${error.code}: ` : "";
-    log.warning(this.remote, `${code}${error.message}`);
+    // Messages may quote client data (JSON.parse does): one line per error, whatever it holds.
+    log.warning(this.remote, `${code}${error.message}`.replace(CONTROL_CHARS, " "));
     const ch = this.errorChannel();
     if (ch.closed) return;
     if (!ch.trySend(error)) {
