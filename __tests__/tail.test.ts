@@ -13,7 +13,8 @@ import { bytes, json, messages } from "../lib/factory";
 import { liveFollowers } from "../lib/follower";
 import { sse } from "../lib/sse";
 import { tail, TAIL_BAD_OFFSET, TAIL_TOO_SLOW, watchFile } from "../lib/tail";
-import type { CloseInfo } from "../lib/socket";
+import { Channel } from "../lib/channel";
+import type { CloseInfo, DisconnectRequest, Socket } from "../lib/socket";
 import { SseClient } from "./helpers/sse-client";
 import {
   noFollowers,
@@ -151,6 +152,14 @@ describe("sockets.tail over WebSocket", () => {
     await fsp.appendFile(file, line.subarray(euro + 1));
     await c.receive(line.toString());
     expect(c.text()).not.toContain("\ufffd");
+  });
+
+  it("does not replay an unfinished last line, and sends it whole once finished", async () => {
+    await fsp.writeFile(file, "a\nb\nunfini");
+    const c = ws("/messages");
+    await c.receive("a\nb\n");
+    await fsp.appendFile(file, "shed\n");
+    await c.receive("a\nb\nunfinished\n");
   });
 
   it("groups lines up to the size limit and cuts a longer line at character boundaries", async () => {
@@ -340,7 +349,9 @@ describe("sockets.tail in a real browser", () => {
     try {
       const page = await browser.newPage();
       await page.goto(`${app.http}/page`);
-      await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
+      await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1, null, {
+        polling: 20,
+      });
       let n = 100;
       const deadline = Date.now() + 1000; // appends keep coming across the cut at 300 ms
       while (Date.now() < deadline) {
@@ -355,7 +366,7 @@ describe("sockets.tail in a real browser", () => {
           return w.received.map((r) => r[1]).join("").length >= len;
         },
         expected.length,
-        { timeout: 10_000 },
+        { timeout: 10_000, polling: 20 }, // not rAF: a headless page may not paint
       );
       const { received, opens } = await page.evaluate(() => {
         const w = window as unknown as { received: [string, string][]; opens: number };
@@ -392,6 +403,40 @@ describe("watchFile()", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(c.text()).not.toContain("not sent");
     expect(c.closeCode).toBeUndefined();
+  });
+
+  it("closes a socket whose sender stays blocked once its queue limit is passed (1013)", async () => {
+    // A bound connection is five channels; this one's sender is never read, like a stalled client.
+    const sender = new Channel<unknown>(0);
+    const done = new Channel<CloseInfo>(1);
+    const disconnect = new Channel<DisconnectRequest>(1);
+    const socket: Socket<unknown, unknown> = {
+      receiver: new Channel<unknown>(0),
+      sender,
+      done,
+      disconnect,
+      error: new Channel<Error>(1),
+      id: "stalled",
+      transport: "messages",
+    };
+    const watching = watchFile(file, socket, {
+      lines: 0,
+      maxQueueBytes: 4096,
+      logger: app.logger,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 20; i++) {
+      await fsp.appendFile(file, "q".repeat(999) + "\n");
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const request = await disconnect.recv();
+    expect(request.value).toEqual({ code: TAIL_TOO_SLOW, reason: "tail: client too slow" });
+    expect(app.logs.some((l) => l.includes("more than 4096 bytes behind"))).toBe(true);
+    await done.send({ code: TAIL_TOO_SLOW, reason: "" });
+    done.close();
+    sender.close();
+    expect(await watching).toEqual({ code: TAIL_TOO_SLOW, reason: "" });
+    await noFollowers();
   });
 
   it("throws at once for bad arguments", () => {

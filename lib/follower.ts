@@ -101,6 +101,7 @@ export class Subscription {
   private queuedBytes = 0;
   private waiter: (() => void) | null = null;
   private stopped: SubscriptionEnd | null = null;
+  private readonly overflow = new AbortController();
 
   /** @internal Created by the follower. */
   constructor(
@@ -129,6 +130,11 @@ export class Subscription {
   /** `"overflow"` once the queue limit was hit, `"closed"` after close(), else null. */
   get ended(): SubscriptionEnd | null {
     return this.stopped;
+  }
+
+  /** Aborts when the queue overflows: pass it to a send that may wait on a stalled client. */
+  get signal(): AbortSignal {
+    return this.overflow.signal;
   }
 
   /** Bytes queued now. */
@@ -182,6 +188,7 @@ export class Subscription {
       this.drop();
       this.follower.detach(this);
       this.interrupt();
+      this.overflow.abort(new Error(`more than ${this.maxQueueBytes} bytes queued`));
       return;
     }
     this.queue.push(chunk);
@@ -359,6 +366,8 @@ export class Follower {
 
   /** Compares the name with the open file and reads whatever is new. */
   private async check(): Promise<void> {
+    // A directory that did not exist (or could not be watched) may have appeared since.
+    this.dirWatcher ??= this.watch(this.dir, (filename) => filename === this.base);
     const st = await statOrNull(this.name);
     if (this.closed) return;
     const file = this.file;

@@ -239,39 +239,52 @@ async function stream(
 ): Promise<void> {
   const encode = encoderFor(socket.transport);
   const sender = socket.sender;
-  const sendOptions = signal === undefined ? undefined : { signal };
+  // A send waiting on a stalled client is withdrawn as soon as its queue overflows (it then
+  // delivers nothing), so the policy below applies at once, not after a write timeout.
+  const sendSignal = signal === undefined ? sub.signal : AbortSignal.any([signal, sub.signal]);
   let offset = sub.end;
+  const send = async (chunk: Chunk): Promise<boolean> => {
+    try {
+      await sender.send(encode(chunk), { signal: sendSignal });
+    } catch (err) {
+      if (sub.ended === "overflow") return false;
+      throw err;
+    }
+    offset = chunk.end;
+    return true;
+  };
+  let overflowed = false;
   const snapshot = sub.file;
   if (snapshot !== null) {
     const start = await startOffset(snapshot.handle, sub.end, from, o.lines);
     if (start < sub.end) {
       for await (const chunk of readRange(snapshot.handle, start, sub.end, o.maxMessageBytes)) {
         if (stopped()) return;
-        await sender.send(encode(chunk), sendOptions);
-        offset = chunk.end;
+        if (!(await send(chunk))) {
+          overflowed = true;
+          break;
+        }
       }
     }
     sub.releaseFile();
   }
-  for (;;) {
+  while (!overflowed) {
     if (stopped()) return;
     const chunk = sub.next();
     if (chunk !== undefined) {
-      await sender.send(encode(chunk), sendOptions);
-      offset = chunk.end;
-      continue;
+      overflowed = !(await send(chunk));
+    } else if (sub.ended === "overflow") {
+      overflowed = true;
+    } else {
+      await sub.wait();
     }
-    if (sub.ended === "overflow") {
-      o.log.warning(
-        socket.id,
-        `tail ${file}: client more than ${o.maxQueueBytes} bytes behind; closing with ` +
-          `${TAIL_TOO_SLOW} (it may resume from offset ${offset})`,
-      );
-      socket.disconnect.send({ code: TAIL_TOO_SLOW, reason: "tail: client too slow" }).catch(noop);
-      return;
-    }
-    await sub.wait();
   }
+  o.log.warning(
+    socket.id,
+    `tail ${file}: client more than ${o.maxQueueBytes} bytes behind; closing with ` +
+      `${TAIL_TOO_SLOW} (it may resume from offset ${offset})`,
+  );
+  socket.disconnect.send({ code: TAIL_TOO_SLOW, reason: "tail: client too slow" }).catch(noop);
 }
 
 /** Where a new subscriber's backlog starts, in the snapshot's file (which ends at `end`). */
