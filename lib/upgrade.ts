@@ -160,9 +160,13 @@ export class Upgrade {
     return this.attachment.closed;
   }
 
-  /** True while nobody answered or upgraded and the socket is alive: a factory may claim it. */
+  /**
+   * True while nobody answered or upgraded and the socket is alive: a factory may claim it.
+   * An answer the app has started (`res.status(401).send()` then `next()` by mistake) counts
+   * as answered at once, before its 'finish': the socket is no longer ours to upgrade.
+   */
   get open(): boolean {
-    return this.state === ROUTING;
+    return this.state === ROUTING && !this.res.headersSent && !this.res.writableEnded;
   }
 
   /**
@@ -170,7 +174,7 @@ export class Upgrade {
    * listeners (ws installs its own). Returns false if the request is no longer open.
    */
   claim(): boolean {
-    if (this.state !== ROUTING) return false;
+    if (!this.open) return false;
     this.state = UPGRADED;
     this.stop();
     const res = this.res;
