@@ -43,3 +43,248 @@ describe("middleware that answers and still calls next()", () => {
     expect(served.attachment.size).toBe(0);
   });
 });
+
+// Every rejection must be handled somewhere: fail the suite if one escapes.
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+beforeAll(() => process.on("unhandledRejection", onUnhandled));
+afterAll(() => {
+  process.off("unhandledRejection", onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+function echoRoute(app: express.Express | express.Router, path: string): void {
+  app.get(path, sockets.messages(quiet), async (_req, res) => {
+    const { receiver, sender } = res.locals.socket;
+    for await (const m of receiver) await sender.send(m);
+  });
+}
+
+/** A masked client text frame (RFC 6455 5.2), as a client writes it. */
+function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(check: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await tick(5);
+  }
+}
+
+describe("bytes after the request headers (head)", () => {
+  it("delivers a frame the client pipelined in the same packet as the upgrade request", async () => {
+    const app = express();
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const socket = net.connect(served.port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest("/echo")), textFrame("early")]));
+    await waitFor(() => Buffer.concat(chunks).includes("early"));
+    const raw = Buffer.concat(chunks);
+    expect(raw.toString("latin1")).toMatch(/^HTTP\/1\.1 101 /);
+    // The echo: an unmasked text frame carrying "early" after the 101's headers.
+    const body = raw.subarray(raw.indexOf("\r\n\r\n") + 4);
+    expect([...body.subarray(0, 2)]).toEqual([0x81, 5]);
+    expect(body.subarray(2, 7).toString()).toBe("early");
+    socket.destroy();
+  });
+});
+
+describe("clients that leave while middleware awaits", () => {
+  it("an async auth that resolves after the client left binds nothing and crashes nothing", async () => {
+    const app = express();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atAuth = new Promise<void>((r) => (reached = r));
+    let handlerRan = false;
+    app.use(async (_req, _res, next) => {
+      reached();
+      await gate;
+      next();
+    });
+    app.get("/ws", sockets.messages(quiet), () => {
+      handlerRan = true;
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const socket = net.connect(served.port, "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(upgradeRequest("/ws"));
+    await atAuth;
+    socket.destroy();
+    await new Promise((r) => socket.once("close", r));
+    await tick(20);
+    release();
+    await tick(20);
+    expect(handlerRan).toBe(false);
+    expect(served.attachment.size).toBe(0);
+  });
+});
+
+describe("sloppy middleware", () => {
+  it("calling next() twice binds one connection and runs the handler once", async () => {
+    const app = express();
+    app.use((_req, _res, next) => {
+      next();
+      next();
+    });
+    let runs = 0;
+    app.get("/ws", sockets.messages(quiet), async (_req, res) => {
+      runs++;
+      const { receiver, sender } = res.locals.socket;
+      for await (const m of receiver) await sender.send(m);
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/ws"));
+    const got = nextMessages(ws, 1);
+    ws.send("once");
+    expect(await got).toEqual(["once"]);
+    expect(runs).toBe(1);
+    expect(served.attachment.size).toBe(1);
+    ws.terminate();
+  });
+
+  it("res.redirect() reaches the client as a 302 with its Location, then the socket closes", async () => {
+    const app = express();
+    app.get("/old", (_req, res) => res.redirect("/new"));
+    served = await serve(app);
+    const res = await rawExchange(served.port, upgradeRequest("/old"));
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe("/new");
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("a streamed (chunked) answer arrives whole, then the socket closes", async () => {
+    const app = express();
+    app.get("/stream", (_req, res) => {
+      res.status(403);
+      res.write("part one, ");
+      setTimeout(() => res.end("part two"), 20);
+    });
+    served = await serve(app);
+    const res = await rawExchange(served.port, upgradeRequest("/stream"));
+    expect(res.status).toBe(403);
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    expect(res.body).toContain("part one, ");
+    expect(res.body).toContain("part two");
+    expect(res.body.endsWith("0\r\n\r\n")).toBe(true);
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("a streamed answer that never ends is cut off at handshakeTimeout", async () => {
+    const app = express();
+    app.get("/stuck", (_req, res) => {
+      res.write("never finished");
+    });
+    served = await serve(app, { handshakeTimeout: 100 });
+    const started = Date.now();
+    const res = await rawExchange(served.port, upgradeRequest("/stuck"), 2000);
+    expect(res.closedByServer).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe("HEAD upgrade requests", () => {
+  it("get a 405 with no body from a sockets route", async () => {
+    const app = express();
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const res = await rawExchange(served.port, upgradeRequest("/echo", { method: "HEAD" }));
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe("GET");
+    expect(res.body).toBe("");
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("get the app's 404 with no body for an unknown path", async () => {
+    served = await serve(express());
+    const res = await rawExchange(served.port, upgradeRequest("/nowhere", { method: "HEAD" }));
+    expect(res.status).toBe(404);
+    expect(res.body).toBe("");
+    expect(res.closedByServer).toBe(true);
+  });
+});
+
+describe("many clients and closing", () => {
+  it("accepts 200 concurrent upgrades, then close() gives every one 1001", async () => {
+    const app = express();
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, () => open(served!.url("/echo"))),
+    );
+    expect(served.attachment.size).toBe(200);
+    const codes = Promise.all(clients.map((ws) => closed(ws)));
+    await served.attachment.close({ timeout: 2000 });
+    expect(new Set((await codes).map((c) => c.code))).toEqual(new Set([1001]));
+    expect(served.attachment.size).toBe(0);
+  });
+
+  it("an upgrade still in middleware when close() is called gets 503, and close() is idempotent", async () => {
+    const app = express();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atAuth = new Promise<void>((r) => (reached = r));
+    app.use(async (_req, _res, next) => {
+      reached();
+      await gate;
+      next();
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const answer = rawExchange(served.port, upgradeRequest("/echo"));
+    await atAuth;
+    const first = served.attachment.close({ timeout: 100 });
+    expect(served.attachment.close()).toBe(first);
+    await first;
+    release();
+    const res = await answer;
+    expect(res.status).toBe(503);
+    expect(res.headers["retry-after"]).toBe("1");
+    expect(res.closedByServer).toBe(true);
+    expect(served.attachment.size).toBe(0);
+  });
+
+  it("close() ends within its timeout when the handler keeps sending to a client that never reads", async () => {
+    const app = express();
+    let sending: Promise<unknown> = Promise.resolve();
+    app.get("/flood", sockets.messages(quiet), (_req, res) => {
+      const { sender } = res.locals.socket;
+      const chunk = "x".repeat(64 * 1024);
+      sending = (async () => {
+        try {
+          for (;;) await sender.send(chunk);
+        } catch (err) {
+          return err;
+        }
+      })();
+    });
+    served = await serve(app);
+    // A raw client that completes the handshake and then never reads another byte.
+    const socket = net.connect(served.port, "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(upgradeRequest("/flood"));
+    await new Promise((r) => socket.once("data", r));
+    socket.pause();
+    await waitFor(() => served!.attachment.size === 1);
+    await tick(100); // let the socket buffers fill up
+    const started = Date.now();
+    await served.attachment.close({ timeout: 200 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(served.attachment.size).toBe(0);
+    expect(await sending).toBeInstanceOf(Error); // the sender was closed, the loop ended
+    socket.destroy();
+  });
+});
