@@ -70,6 +70,25 @@ function textFrame(text: string): Buffer {
   return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
 }
 
+/** Writes `request` on a fresh connection and reads everything until the server closes it. */
+function readUntilClosed(port: number, request: string, timeout: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`server kept the socket open; got: ${Buffer.concat(chunks)}`));
+    }, timeout);
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write(request);
+  });
+}
+
 const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(check: () => boolean, ms = 2000): Promise<void> {
@@ -286,5 +305,123 @@ describe("many clients and closing", () => {
     expect(served.attachment.size).toBe(0);
     expect(await sending).toBeInstanceOf(Error); // the sender was closed, the loop ended
     socket.destroy();
+  });
+});
+
+describe("Express integration", () => {
+  it("routes through a router mounted at a path, with route params and app.param", async () => {
+    const app = express();
+    const router = express.Router({ mergeParams: true });
+    const seen: string[] = [];
+    router.param("room", (req, _res, next, room: string) => {
+      seen.push(`param:${room}`);
+      next();
+    });
+    router.get("/rooms/:room", sockets.messages(quiet), async (req, res) => {
+      const { sender } = res.locals.socket;
+      await sender.send(`${req.baseUrl}|${req.params.room}|${req.originalUrl}`);
+    });
+    app.use("/ws", router);
+    served = await serve(app);
+    const ws = await open(served.url("/ws/rooms/lobby?x=1"));
+    expect(await nextMessages(ws, 1)).toEqual(["/ws|lobby|/ws/rooms/lobby?x=1"]);
+    expect(seen).toEqual(["param:lobby"]);
+    ws.terminate();
+    // A path under the mount that the router does not take: the app's 404.
+    const res = await rawExchange(served.port, upgradeRequest("/ws/other"));
+    expect(res.status).toBe(404);
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("works with app.route() and handlers declared apart", async () => {
+    const app = express();
+    const route = app.route("/chat");
+    route.get(sockets.messages(quiet), async (_req, res) => {
+      await res.locals.socket.sender.send("via route()");
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/chat"));
+    expect(await nextMessages(ws, 1)).toEqual(["via route()"]);
+    ws.terminate();
+  });
+
+  it("an async middleware that rejects before the factory is the app's 4-arg error handler's HTTP answer", async () => {
+    const app = express();
+    app.use(async () => {
+      throw Object.assign(new Error("token expired"), { status: 401 });
+    });
+    echoRoute(app, "/echo");
+    app.use(
+      (
+        err: Error & { status?: number },
+        _req: express.Request,
+        res: express.Response,
+        _next: express.NextFunction,
+      ) => {
+        res.status(err.status ?? 500).json({ error: err.message });
+      },
+    );
+    served = await serve(app);
+    const res = await rawExchange(served.port, upgradeRequest("/echo"));
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body)).toEqual({ error: "token expired" });
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("an async middleware that rejects, with no error handler, is a 500 over HTTP (no socket yet, so no 1011)", async () => {
+    const app = express();
+    app.use(async () => {
+      throw new Error("database down");
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const res = await rawExchange(served.port, upgradeRequest("/echo"));
+    expect(res.status).toBe(500);
+    expect(res.body).not.toContain("database down"); // no internals leaked to the client
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("express.json() before the factory lets an ordinary upgrade through", async () => {
+    const app = express();
+    app.use(express.json());
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const ws = await open(served.url("/echo"));
+    const got = nextMessages(ws, 1);
+    ws.send("parsed nothing");
+    expect(await got).toEqual(["parsed nothing"]);
+    ws.terminate();
+  });
+
+  it("an upgrade request claiming a body does not hang behind express.json() (the bytes are frames: 1002)", async () => {
+    const app = express();
+    app.use(express.json());
+    echoRoute(app, "/echo");
+    served = await serve(app, { handshakeTimeout: 300 });
+    const request = upgradeRequest("/echo", {
+      headers: { "Content-Type": "application/json", "Content-Length": "2" },
+    });
+    const raw = await readUntilClosed(served.port, request + "{}", 2000);
+    // The bytes after the headers are WebSocket data to ws: "{}" is no valid frame, so the
+    // connection closes at once with 1002 rather than waiting for a body nobody will read.
+    expect(raw.toString("latin1")).toMatch(/^HTTP\/1\.1 101 /);
+    const frame = raw.subarray(raw.indexOf("\r\n\r\n") + 4);
+    expect(frame[0]).toBe(0x88);
+    expect(frame.readUInt16BE(2)).toBe(1002);
+  });
+
+  it("trust proxy: middleware before the factory sees the forwarded client address", async () => {
+    const app = express();
+    app.set("trust proxy", "loopback");
+    let ip: string | undefined;
+    app.use((req, _res, next) => {
+      ip = req.ip;
+      next();
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const ws = await open(served.url("/echo"), { headers: { "X-Forwarded-For": "203.0.113.7" } });
+    expect(ip).toBe("203.0.113.7");
+    ws.terminate();
   });
 });
