@@ -16,8 +16,15 @@
 // Each subscriber has a bounded queue of live chunks. The follower never waits for a subscriber:
 // a subscriber whose queue would exceed its byte limit is marked `overflowed` and gets no more
 // chunks (its owner decides what to do; sockets.tail disconnects it with 1013 so it can resume
-// from its last offset). The registry holds one follower per (name, options); the follower, its
-// watchers, its poll timer and its file descriptor are released when its last user leaves.
+// from its last offset). Queues hold the same Chunk objects, each a suffix of one stream, so
+// all the lagging subscribers of a file together hold about one queue limit of file data. The
+// registry holds one follower per (name, options); the follower, its watchers, its poll timer
+// and its file descriptor are released when its last user leaves.
+//
+// Limits, as with `tail -F`: a file that is created and rotated away again before the follower
+// has looked at it (within milliseconds) is missed, and so are bytes written to a file after it
+// was rotated away and drained; a copy-and-truncate followed by writes that outgrow the old size
+// before the follower looks cannot be told from an append.
 
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
