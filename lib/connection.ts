@@ -12,7 +12,9 @@
 // common case (nothing queued, socket not backed up), writes synchronously. Otherwise the
 // encoded message waits in the outbox (at most `sendChannelBuffer` of them) and further sends
 // wait. The outbox drains into ws as ws's own buffer (`bufferedAmount`) falls below
-// SEND_HIGH_WATER_MARK, driven by the write callbacks (ws has no drain event).
+// SEND_HIGH_WATER_MARK, driven by the write callbacks (ws has no drain event). The socket is
+// corked for the rest of the tick on the first write, so what a handler sends in one tick
+// leaves in one system call.
 //
 // Timers: none per idle connection. One interval per options object (the Ticker) looks at each
 // connection when the earliest of its deadlines is due: the next ping (`pingPeriod`), the read
@@ -89,6 +91,21 @@ type Outgoing = string | Buffer | Frame;
 /** The parts of ws's WebSocket we reach into: the per-socket Sender, for pre-built frames. */
 interface WsInternals {
   _sender?: { sendFrame?(list: readonly Buffer[], cb?: (err?: Error) => void): void };
+  _socket?: { cork(): void; uncork(): void } | null;
+}
+
+/**
+ * Connections whose socket was corked during this tick. Every message a handler sends in one
+ * tick (an echo of all the messages of one read, a burst of broadcasts) then leaves in one
+ * write system call instead of one each: the socket is uncorked once the tick's microtasks
+ * have run (a nextTick queued from a microtask runs right after them), before any I/O.
+ */
+let corked: Connection<unknown, unknown>[] = [];
+
+function uncorkAll(): void {
+  const list = corked;
+  corked = [];
+  for (const c of list) c.uncork();
 }
 
 const kConnection = Symbol("express-sockets.connection");
@@ -569,6 +586,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private rawFrames = -1;
   private protocolFailed = false;
   private missedBroadcasts = 0;
+  /** Whether this tick corked the socket (see `corked`). */
+  private corkedNow = false;
 
   constructor(
     /** @internal */ readonly ws: WebSocket,
@@ -978,6 +997,14 @@ export class Connection<In, Out> implements Socket<In, Out> {
       return;
     }
     const cb = (this.onWritten ??= (err) => this.written(err));
+    if (!this.corkedNow) {
+      const socket = (ws as unknown as WsInternals)._socket;
+      if (socket) {
+        socket.cork();
+        this.corkedNow = true;
+        if (corked.push(this as Connection<unknown, unknown>) === 1) process.nextTick(uncorkAll);
+      }
+    }
     if (this.inflight++ === 0 && this.options.writeWait > 0) {
       const now = Date.now();
       this.writeMark = now;
@@ -994,6 +1021,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
     } else {
       ws.send(data, cb);
     }
+  }
+
+  /** @internal End of the tick: let what this tick wrote go out in one system call. */
+  uncork(): void {
+    this.corkedNow = false;
+    (this.ws as unknown as WsInternals)._socket?.uncork();
   }
 
   private written(err?: Error | null): void {
