@@ -2,6 +2,7 @@
 // character, one follower per file however many subscribers, released by the last one, bounded
 // queues with the overflow policy, and backlog reads that never read a big file whole.
 
+import fc from "fast-check";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
@@ -167,6 +168,51 @@ describe("LineFramer", () => {
     expect(utf8Boundary(b, 0, 2)).toBe(1);
     expect(utf8Boundary(b, 0, 3)).toBe(1);
     expect(utf8Boundary(b, 0, 4)).toBe(4);
+  });
+});
+
+describe("LineFramer properties", () => {
+  // Text with ASCII, 2-, 3- and 4-byte characters and newlines, cut into arbitrary byte pieces.
+  const textArb = fc
+    .array(fc.constantFrom("a", "z", " ", "\n", "\n", "é", "€", "𝄞", "ü\n"), { maxLength: 300 })
+    .map((parts) => Buffer.from(parts.join("")));
+  const cutsArb = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 30 });
+
+  it("whatever the read sizes: every byte once, in order, whole lines, whole characters", () => {
+    fc.assert(
+      fc.property(textArb, cutsArb, fc.integer({ min: 4, max: 64 }), (bytes, cuts, max) => {
+        const framer = new LineFramer(max);
+        const out: { data: Buffer; end: number }[] = [];
+        const emit = (data: Buffer, end: number): void => {
+          out.push({ data: Buffer.from(data), end });
+        };
+        let pos = 0;
+        for (let i = 0; pos < bytes.length; i++) {
+          const n = cuts[i % cuts.length] as number;
+          framer.push(bytes.subarray(pos, pos + n), emit);
+          pos += n;
+        }
+        const joined = Buffer.concat(out.map((o) => o.data));
+        // Everything up to the last newline is out, nothing after it that fits in a message.
+        expect(bytes.subarray(0, joined.length).equals(joined)).toBe(true);
+        expect(framer.end).toBe(joined.length);
+        expect(joined.length + framer.pendingBytes).toBe(bytes.length);
+        expect(framer.pendingBytes).toBeLessThanOrEqual(max);
+        expect(bytes.subarray(joined.length).includes(0x0a)).toBe(false);
+        let end = 0;
+        for (const o of out) {
+          end += o.data.length;
+          expect(o.end).toBe(end);
+          expect(o.data.length).toBeLessThanOrEqual(max);
+          expect(o.data.length).toBeGreaterThan(0);
+          // Each message decodes on its own: no character is split.
+          expect(Buffer.from(o.data.toString("utf8")).equals(o.data)).toBe(true);
+          // Whole lines, unless a line longer than max had to be cut.
+          if (o.data[o.data.length - 1] !== 0x0a) expect(o.data.length).toBeGreaterThan(max - 4);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -337,5 +383,22 @@ describe("follow()", () => {
       await new Promise((r) => setTimeout(r, 5));
     expect(openFilesUnder(real)).toBe(0);
     expect(inotifyWatches()).toBe(watchesBefore);
+  });
+
+  it("finds a file whose directory appears later, through the poll", async () => {
+    // Nothing can be watched yet: only the stat poll can notice the directory and the file.
+    const file = path.join(dir, "later", "deeper", "app.log");
+    const sub = await follow(file, { pollInterval: 30 });
+    try {
+      expect(sub.file).toBeNull();
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      await fsp.writeFile(file, "found by polling\n");
+      expect(text(await take(sub, 17))).toBe("found by polling\n");
+      // Once found, the directory is watched too: an append arrives without waiting for polls.
+      await fsp.appendFile(file, "then by events\n");
+      expect(text(await take(sub, 15))).toBe("then by events\n");
+    } finally {
+      sub.close();
+    }
   });
 });
