@@ -9,6 +9,7 @@
 // handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
 // for --quick), --profile[=dir] (servers run with --cpu-prof, profiles written to dir, default
 // $TMPDIR/express-sockets-profiles).
+// --render=<report.json> rebuilds the Markdown of a recorded run.
 // --compare=<dist dir>[,...] adds the express-sockets contenders built from those directories.
 // Environment: BENCH_DIST=<dir> benchmarks that build of express-sockets instead of dist/.
 "use strict";
@@ -567,7 +568,7 @@ function markdown(report) {
   out.push(`# express-sockets benchmarks${report.quick ? " (quick run)" : ""}`);
   out.push("");
   out.push(
-    `${report.date} · ${m.cpu} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os} · ws ${m.versions.ws} · express ${m.versions.express} · express-ws ${m.versions["express-ws"]} · socket.io ${m.versions["socket.io"]} · commit ${m.commit}`,
+    `${report.date} · ${m.cpu} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os} · ws ${m.versions.ws} · express ${m.versions.express} · express-ws ${m.versions["express-ws"]} · socket.io ${m.versions["socket.io"]} · commit ${m.commit} · express-sockets from ${m.binding}`,
   );
   out.push("");
   out.push(
@@ -722,6 +723,7 @@ function machine() {
       "socket.io-client": version("socket.io-client"),
     },
     commit,
+    binding: process.env.BENCH_DIST ? `build in ${process.env.BENCH_DIST}` : "dist/",
   };
 }
 
@@ -731,7 +733,30 @@ function log(line) {
 
 // ---------------------------------------------------------------- main
 
+/** Writes a report (markdown, JSON, README table) to the `out` prefix. */
+async function save(report, md, out, readme) {
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(`${out}.json`, await pretty(`${JSON.stringify(report, null, 2)}\n`, "json"));
+  fs.writeFileSync(`${out}.md`, await pretty(md, "markdown"));
+  log(`wrote ${path.relative(root, out)}.json and .md`);
+  if (readme) await updateReadme(md);
+}
+
 async function main() {
+  if (args.render) {
+    // --render=<report.json>: rebuild the Markdown (and README table) of a recorded run.
+    const file = path.resolve(args.render);
+    const report = JSON.parse(fs.readFileSync(file, "utf8"));
+    const md = markdown(report);
+    process.stdout.write(md);
+    await save(
+      report,
+      md,
+      file.replace(/\.json$/, ""),
+      file === path.join(__dirname, "results", "latest.json"),
+    );
+    return;
+  }
   const t0 = Date.now();
   const loadStart = os.loadavg();
   if (!fs.existsSync(distEntry)) {
@@ -839,17 +864,24 @@ async function main() {
       ? null
       : path.join(__dirname, "results", "latest"));
   if (out) {
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(`${out}.json`, `${JSON.stringify(report, null, 2)}\n`);
-    fs.writeFileSync(`${out}.md`, md);
-    log(`wrote ${path.relative(root, out)}.json and .md`);
-    if (!args.out) updateReadme(md);
+    await save(report, md, out, !args.out);
   }
   log(`done in ${report.durationSec} s`);
 }
 
+/** Formats as the repository's Prettier would (`npm run lint` checks these files too). */
+async function pretty(text, parser) {
+  try {
+    const prettier = require("prettier");
+    const config = (await prettier.resolveConfig(path.join(__dirname, "README.md"))) || {};
+    return await prettier.format(text, { ...config, parser });
+  } catch {
+    return text;
+  }
+}
+
 /** Copies the latest full run's tables into bench/README.md, between its markers. */
-function updateReadme(md) {
+async function updateReadme(md) {
   const file = path.join(__dirname, "README.md");
   const text = fs.readFileSync(file, "utf8");
   const start = "<!-- latest:start -->";
@@ -860,10 +892,11 @@ function updateReadme(md) {
   const body = md
     .split("\n")
     .slice(1) // its own title
-    .map((line) => (line.startsWith("#") ? `##${line}` : line))
+    .map((line) => (line.startsWith("#") ? `#${line}` : line))
     .join("\n")
     .trim();
-  fs.writeFileSync(file, `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`);
+  const next = `${text.slice(0, i + start.length)}\n\n${body}\n\n${text.slice(j)}`;
+  fs.writeFileSync(file, await pretty(next, "markdown"));
 }
 
 /** Each contender's headline figures ÷ raw ws's, per scenario, for the JSON. */
