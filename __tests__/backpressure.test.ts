@@ -68,6 +68,28 @@ describe("receive backpressure", () => {
     expect(c.ws.bufferedAmount).toBe(0);
   });
 
+  it("bounds what a flood of tiny messages leaves server side to about one read chunk", async () => {
+    const s = await track(await startServer(bytesCodec(), { recvChannelBuffer: 10 }));
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    const N = 50_000;
+    for (let i = 0; i < N; i++) c.ws.send(Buffer.from([i & 255, i >> 8]));
+    let before = -1;
+    for (let i = 0; i < 50 && conn.stats.receivedPending !== before; i++) {
+      before = conn.stats.receivedPending;
+      await sleep(20);
+    }
+    expect(conn.stats.paused).toBe(true);
+    // A 2-byte message is an 8-byte masked frame: one 64 KiB read holds about 8,200 of them.
+    expect(conn.stats.receivedPending).toBeLessThan(2 * 8200);
+    // The rest (400 KB on the wire) waits in the kernel's socket buffers, not in our memory.
+    for (let i = 0; i < N; i++) {
+      const r = await conn.receiver.recv();
+      if (r.done) throw new Error("closed early");
+      if ((r.value[0]! | (r.value[1]! << 8)) !== i) throw new Error(`out of order at ${i}`);
+    }
+  });
+
   it("works unbuffered (recvChannelBuffer 0): each message waits for a reader", async () => {
     const s = await track(await startServer(bytesCodec(), { recvChannelBuffer: 0 }));
     const c = await client(s.url);

@@ -116,9 +116,13 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 const NOOP = (): void => {};
 
-/** A message that could not go to the receiver at once: waiting for room or for its schema. */
+/**
+ * A message whose async validation is still running (or whose decode failed behind others).
+ * Messages decoded synchronously wait in the inbox as their plain values: no wrapper, so a
+ * flood of tiny messages costs as little as possible while reading is paused.
+ */
 class Inbound<In> {
-  ready = true;
+  ready = false;
   failed = false;
   value: In | undefined = undefined;
   error: unknown = undefined;
@@ -565,7 +569,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private closeCode = 1000;
   private closeReason = "";
   /** Receive side: messages waiting for room or for their schema, in arrival order. */
-  private inbox: Queue<Inbound<In>> | null = null;
+  private inbox: Queue<In | Inbound<In>> | null = null;
   private paused = false;
   private awaitingRoom = false;
   private onRoom: (() => void) | null = null;
@@ -822,20 +826,17 @@ export class Connection<In, Out> implements Socket<In, Out> {
       // Earlier messages are still waiting: report this one in its turn.
       value = Promise.reject(err);
     }
-    if (!queued && !(value instanceof Promise)) {
-      if (this.rx.trySend(value)) return;
-    }
-    const entry = new Inbound<In>(data);
-    if (value instanceof Promise) {
-      entry.ready = false;
+    if (!(value instanceof Promise)) {
+      if (!queued && this.rx.trySend(value)) return;
+      (this.inbox ??= new Queue<In | Inbound<In>>()).push(value);
+    } else {
+      const entry = new Inbound<In>(data);
       value.then(
         (v: In) => this.settled(entry, false, v, undefined),
         (err: unknown) => this.settled(entry, true, undefined, err),
       );
-    } else {
-      entry.value = value as In;
+      (this.inbox ??= new Queue<In | Inbound<In>>()).push(entry);
     }
-    (this.inbox ??= new Queue<Inbound<In>>()).push(entry);
     if (!this.paused && this.state !== CLOSED) {
       this.paused = true;
       this.ws.pause();
@@ -861,14 +862,20 @@ export class Connection<In, Out> implements Socket<In, Out> {
     const inbox = this.inbox;
     if (inbox !== null) {
       while (inbox.length > 0) {
-        const entry = inbox.peek() as Inbound<In>;
-        if (!entry.ready) return; // its schema is still running; settled() calls back
-        if (entry.failed) {
-          inbox.shift();
-          this.invalid(entry.error, entry.data);
-          continue;
+        const head = inbox.peek() as In | Inbound<In>;
+        let value: In;
+        if (head instanceof Inbound) {
+          if (!head.ready) return; // its schema is still running; settled() calls back
+          if (head.failed) {
+            inbox.shift();
+            this.invalid(head.error, head.data);
+            continue;
+          }
+          value = head.value as In;
+        } else {
+          value = head;
         }
-        if (!this.rx.trySend(entry.value as In)) {
+        if (!this.rx.trySend(value)) {
           this.waitForRoom();
           return;
         }
@@ -955,11 +962,13 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (ch.closed) return;
     if (!ch.trySend(error)) {
       ch.tryRecv();
-      this.droppedErrors++;
-      log.warning(
-        this.remote,
-        `error channel full: dropped the oldest error (${this.droppedErrors} dropped so far)`,
-      );
+      // Each error was logged above; the drops are summarised: the first, then every 100th.
+      if (this.droppedErrors++ % 100 === 0) {
+        log.warning(
+          this.remote,
+          `error channel full: dropped the oldest error (${this.droppedErrors} dropped so far)`,
+        );
+      }
       ch.trySend(error);
     }
   }
