@@ -21,6 +21,7 @@
 // deadline (`pongWait` after the last frame of any kind from the client) and the write deadline
 // (`writeWait` after the last write progress while writes are pending). A closing connection
 // has its own timer for the close deadline. A passed deadline is judged after pending I/O.
+// While reading is paused by backpressure the read deadline is suspended: the silence is ours.
 //
 // Closing, states only move forward:
 //
@@ -30,9 +31,13 @@
 //
 // In CLOSING the sender no longer accepts sends (waiting ones reject), the outbox is flushed,
 // then the close frame goes out and ws waits for the client's. On CLOSED: `done` yields the
-// close code and closes, `error` and the sender close, the timer is released, and the receiver
-// closes once the messages already received have been read. Anything that could not be
-// delivered is counted and logged.
+// close code and closes, `error` and the sender close, the connection leaves the ticker (its
+// timers are released), and the receiver closes once the messages already received have been
+// read. Anything that could not be delivered is counted and logged.
+//
+// Two ws internals are used, each guarded with a fallback to the public API: the socket's
+// `cork()`/`uncork()` (via `ws._socket`) and `ws._sender.sendFrame()` for broadcast frames
+// (only without permessage-deflate). Everything else is ws's public interface.
 
 import { randomUUID } from "node:crypto";
 import type { RawData, WebSocket } from "ws";
