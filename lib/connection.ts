@@ -110,7 +110,13 @@ let corked: Connection<unknown, unknown>[] = [];
 function uncorkAll(): void {
   const list = corked;
   corked = [];
-  for (const c of list) c.uncork();
+  for (const c of list) {
+    try {
+      c.uncork();
+    } catch {
+      // A socket that fails here reports it through its write callbacks; the others go on.
+    }
+  }
 }
 
 const kConnection = Symbol("express-sockets.connection");
