@@ -14,6 +14,7 @@
 
 import { ChannelClosedError } from "./errors";
 import { Queue } from "./queue";
+import { WaitList, type WaitNode } from "./waitlist";
 
 /** What a receive yields: a value, or `done` once the channel is closed and drained. */
 export type RecvResult<T> = { value: T; done: false } | { value: undefined; done: true };
@@ -76,6 +77,13 @@ interface SendWaiter<T> {
   reject(reason: unknown): void;
 }
 
+/** Where a parked receive waits, kept on the waiter so `kUnpark` finds it in O(1). */
+const kNode: unique symbol = Symbol("express-sockets.waitNode");
+
+interface LinkedRecvWaiter<T> extends RecvWaiter<T> {
+  [kNode]?: WaitNode<RecvWaiter<T>>;
+}
+
 interface SpaceWaiter {
   resolve(): void;
   reject(reason: unknown): void;
@@ -93,20 +101,14 @@ function checkCapacity(capacity: number): number {
   return capacity;
 }
 
-function remove<W>(list: W[] | null, item: W): boolean {
-  if (list === null) return false;
-  const i = list.indexOf(item);
-  if (i < 0) return false;
-  list.splice(i, 1);
-  return true;
-}
-
 /** A channel of `T` values. `new Channel<T>(capacity = 0)`. */
 export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   readonly capacity: number;
   private readonly buffer = new Queue<T>();
-  private senders: SendWaiter<T>[] | null = null;
-  private receivers: RecvWaiter<T>[] | null = null;
+  // Waiting senders and parked receivers, in arrival order; unbounded by design (each holds a
+  // caller's pending promise, so callers bound them), hence O(1) shift and withdrawal.
+  private senders: WaitList<SendWaiter<T>> | null = null;
+  private receivers: WaitList<RecvWaiter<T>> | null = null;
   private spaceWaiters: SpaceWaiter[] | null = null;
   private isClosed = false;
   private readView: ReadView<T> | undefined = undefined;
@@ -130,7 +132,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (this.isClosed) return false;
     const receivers = this.receivers;
     if (receivers !== null && receivers.length > 0) {
-      const waiter = receivers.shift() as RecvWaiter<T>;
+      const waiter = receivers.shift();
       waiter.deliver({ value, done: false });
       this.receiversChanged(receivers.length);
       return true;
@@ -149,9 +151,10 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (this.trySend(value)) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const waiter: SendWaiter<T> = { value, resolve, reject };
+      const node = (this.senders ??= new WaitList()).push(waiter);
       if (signal !== undefined) {
         const onAbort = (): void => {
-          remove(this.senders, waiter);
+          this.senders?.remove(node);
           reject(signal.reason);
         };
         signal.addEventListener("abort", onAbort, { once: true });
@@ -164,7 +167,6 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
           reject(reason);
         };
       }
-      (this.senders ??= []).push(waiter);
     });
   }
 
@@ -177,7 +179,9 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
       const waiter: SpaceWaiter = { resolve, reject };
       if (signal !== undefined) {
         const onAbort = (): void => {
-          remove(this.spaceWaiters, waiter);
+          const waiters = this.spaceWaiters;
+          const i = waiters === null ? -1 : waiters.indexOf(waiter);
+          if (i >= 0) waiters?.splice(i, 1);
           reject(signal.reason);
         };
         signal.addEventListener("abort", onAbort, { once: true });
@@ -215,7 +219,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (this.buffer.length > 0) {
       const value = this.buffer.shift();
       if (senders !== null && senders.length > 0) {
-        const sender = senders.shift() as SendWaiter<T>;
+        const sender = senders.shift();
         this.buffer.push(sender.value);
         sender.resolve();
       } else {
@@ -224,7 +228,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
       return { value, done: false };
     }
     if (senders !== null && senders.length > 0) {
-      const sender = senders.shift() as SendWaiter<T>;
+      const sender = senders.shift();
       sender.resolve();
       return { value: sender.value, done: false };
     }
@@ -242,7 +246,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
         return;
       }
       const onAbort = (): void => {
-        this[kUnpark](waiter);
+        this.unparkWaiter(waiter);
         reject(signal.reason);
       };
       const waiter: RecvWaiter<T> = {
@@ -264,14 +268,27 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   }
 
   [kUnpark](waiter: RecvWaiter<T>): void {
-    if (remove(this.receivers, waiter)) this.receiversChanged(this.receivers?.length ?? 0);
+    this.unparkWaiter(waiter);
   }
 
-  private parkWaiter(waiter: RecvWaiter<T>): void {
-    const receivers = (this.receivers ??= []);
-    receivers.push(waiter);
+  private parkWaiter(waiter: LinkedRecvWaiter<T>): void {
+    const receivers = (this.receivers ??= new WaitList());
+    waiter[kNode] = receivers.push(waiter);
     this.receiversChanged(receivers.length);
     this.notifySpace();
+  }
+
+  private unparkWaiter(waiter: LinkedRecvWaiter<T>): void {
+    const receivers = this.receivers;
+    if (receivers === null) return;
+    const node = waiter[kNode];
+    // The node is only ours if the waiter was last parked here; a waiter parked on several
+    // channels at once is found by value instead.
+    const removed =
+      node !== undefined && node.list === receivers
+        ? receivers.remove(node)
+        : receivers.removeValue(waiter);
+    if (removed) this.receiversChanged(receivers.length);
   }
 
   /** Hook for subclasses (timers): called whenever the number of parked receivers changes. */
@@ -307,12 +324,12 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     const spaceWaiters = this.spaceWaiters;
     this.senders = null;
     this.spaceWaiters = null;
-    if (senders !== null) for (const s of senders) s.reject(new ChannelClosedError());
+    if (senders !== null) for (const s of senders.drain()) s.reject(new ChannelClosedError());
     if (spaceWaiters !== null) for (const w of spaceWaiters) w.reject(new ChannelClosedError());
     if (receivers !== null && receivers.length > 0) {
       // Parked receivers imply an empty buffer: they are done.
       this.receivers = null;
-      for (const r of receivers) r.deliver(DONE);
+      for (const r of receivers.drain()) r.deliver(DONE);
       this.receiversChanged(0);
     }
   }
