@@ -11,7 +11,8 @@
 // $TMPDIR/express-sockets-profiles).
 // --render=<report.json> rebuilds the Markdown of a recorded run.
 // --compare=<dist dir>[,...] adds the express-sockets contenders built from those directories.
-// Environment: BENCH_DIST=<dir> benchmarks that build of express-sockets instead of dist/.
+// Environment: BENCH_DIST=<dir> benchmarks that build of express-sockets instead of dist/, and
+// BENCH_DIST_LABEL=<text> names it in the report.
 "use strict";
 
 const { fork, execFileSync } = require("node:child_process");
@@ -36,10 +37,10 @@ const P = quick
     }
   : {
       rounds: 5,
-      echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 3000 },
+      echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 2000 },
       // 5,000 connections take seconds to open on a busy 2-core machine: fewer, longer rounds.
-      fanout: { rounds: 3, conns: 5000, times: 30, warmConns: 20, concurrency: 100 },
-      handshake: { warmMs: 300, durationMs: 2500, concurrency: 16, max: 50000 },
+      fanout: { rounds: 3, conns: 5000, times: 20, warmConns: 20, concurrency: 100 },
+      handshake: { warmMs: 300, durationMs: 2000, concurrency: 16, max: 50000 },
       sectionTimeoutMs: 180000,
     };
 if (args.rounds) P.rounds = P.fanout.rounds = Number(args.rounds);
@@ -693,6 +694,14 @@ function markdown(report) {
   return `${out.join("\n")}\n`;
 }
 
+function distBuilt() {
+  try {
+    return fs.statSync(distEntry).mtime.toISOString();
+  } catch {
+    return "never";
+  }
+}
+
 function machine() {
   const version = (pkg) => {
     try {
@@ -723,7 +732,10 @@ function machine() {
       "socket.io-client": version("socket.io-client"),
     },
     commit,
-    binding: process.env.BENCH_DIST ? `build in ${process.env.BENCH_DIST}` : "dist/",
+    // BENCH_DIST_LABEL says what a BENCH_DIST build is (e.g. the commit it was built from).
+    binding: process.env.BENCH_DIST
+      ? process.env.BENCH_DIST_LABEL || `build in ${process.env.BENCH_DIST}`
+      : `dist/ built ${distBuilt()}`,
   };
 }
 
