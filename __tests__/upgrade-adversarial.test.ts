@@ -425,3 +425,31 @@ describe("Express integration", () => {
     ws.terminate();
   });
 });
+
+describe("close() and upgrades still in middleware", () => {
+  it("answers 503 at once to a request stuck in middleware (no handshakeTimeout), so server.close() completes", async () => {
+    const app = express();
+    let reached!: () => void;
+    const atAuth = new Promise<void>((r) => (reached = r));
+    app.use(() => {
+      reached(); // never answers, never calls next
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app, { handshakeTimeout: 0 });
+    const answer = rawExchange(served.port, upgradeRequest("/echo"), 1000);
+    await atAuth;
+    await served.attachment.close({ timeout: 100 });
+    const res = await answer;
+    expect(res.status).toBe(503);
+    expect(res.closedByServer).toBe(true);
+    const server = served.server;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("server.close() did not complete")), 1000);
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    served = null;
+  });
+});

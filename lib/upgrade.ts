@@ -53,8 +53,9 @@ export interface CloseOptions {
 export interface Attachment {
   /**
    * Closes every open connection with 1001 after flushing what is queued, and resolves when
-   * all are closed (terminating those still open after `timeout`). From then on new upgrade
-   * requests get 503. Idempotent: later calls return the same promise.
+   * all are closed (terminating those still open after `timeout`). Upgrade requests still in
+   * middleware get 503 at once (so `server.close()` is not held up by them), and so do new
+   * ones from then on. Idempotent: later calls return the same promise.
    */
   close(options?: CloseOptions): Promise<void>;
   /** Open connections. */
@@ -143,6 +144,7 @@ export class Upgrade {
     socket.on("close", this.onSocketClose);
     res.on("finish", this.onFinish);
     res.on("error", this.onResponseError);
+    attachment.pending.add(this);
     const ms = attachment.handshakeTimeout;
     if (ms > 0) {
       this.timer = setTimeout(this.onTimeout, ms);
@@ -343,6 +345,7 @@ export class Upgrade {
   }
 
   private stop(): void {
+    this.attachment.pending.delete(this);
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -359,6 +362,8 @@ class AttachmentImpl implements Attachment {
   readonly log: Log;
   readonly handshakeTimeout: number;
   closed = false;
+  /** Upgrade requests still in the app (not answered, upgraded or gone). */
+  readonly pending = new Set<Upgrade>();
   private readonly connections = new Set<LiveConnection>();
   private closing: Promise<void> | null = null;
 
@@ -411,6 +416,12 @@ class AttachmentImpl implements Attachment {
     if (this.closing !== null) return this.closing;
     const timeout = checkTime("timeout", options?.timeout, DEFAULT_CLOSE_TIMEOUT);
     this.closed = true;
+    // Requests still in middleware would hold their sockets (and server.close()) until their
+    // handshake timeout, or forever without one: answer them now, as new ones are answered.
+    // (An answer the app has already started is left to finish.)
+    for (const upgrade of [...this.pending]) {
+      if (upgrade.open) upgrade.answer(503, "Server is shutting down", { "Retry-After": "1" });
+    }
     const all = [...this.connections].map((c) =>
       c.close(1001, "Server shutting down", timeout).catch(() => c.terminate()),
     );
