@@ -4,8 +4,10 @@
 
 import net from "node:net";
 import express from "express";
+import { Channel } from "../lib/channel";
 import { sockets } from "../lib/sockets";
 import {
+  captureLog,
   closed,
   nextMessages,
   open,
@@ -451,5 +453,46 @@ describe("close() and upgrades still in middleware", () => {
       });
     });
     served = null;
+  });
+});
+
+describe("handlers whose sends lose the race with a normal close", () => {
+  it("a send rejected because the client closed is not logged as a handler failure", async () => {
+    const { logger, lines } = captureLog();
+    const app = express();
+    let ended!: (err: unknown) => void;
+    const handlerEnded = new Promise<unknown>((r) => (ended = r));
+    app.get("/push", sockets.messages({ logger }), async (_req, res) => {
+      const { sender } = res.locals.socket;
+      try {
+        for (;;) {
+          await sender.send("tick");
+          await tick(2); // paced (an unpaced loop spins forever once ws is closing: see report)
+        }
+      } catch (err) {
+        ended(err);
+        throw err; // what an ordinary handler does: nothing catches it
+      }
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/push"));
+    await nextMessages(ws, 3);
+    ws.close(1000);
+    expect(await handlerEnded).toBeInstanceOf(Error);
+    await waitFor(() => served!.attachment.size === 0);
+    await tick(20);
+    expect(lines.filter((l) => l.includes("[Error]"))).toEqual([]);
+  });
+
+  it("a ChannelClosedError while the connection is still open is a handler failure: 1011", async () => {
+    const app = express();
+    app.get("/own", sockets.messages(quiet), async () => {
+      const mine = new Channel<number>();
+      mine.close();
+      await mine.send(1); // the handler's own bug, not the connection ending
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/own"));
+    expect((await closed(ws)).code).toBe(1011);
   });
 });

@@ -20,6 +20,7 @@ import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { CloseInfo } from "./socket";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
+import { ChannelClosedError } from "./errors";
 import { wantsWebSocket } from "./handshake";
 import { checkTime } from "./options";
 
@@ -77,6 +78,8 @@ export interface LiveConnection {
   close(code: number, reason?: string, timeoutMs?: number): Promise<void>;
   terminate(error?: Error): void;
   readonly closed: Promise<CloseInfo>;
+  /** Closed once the connection is closing or closed. */
+  readonly sender: { readonly closed: boolean };
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
@@ -100,6 +103,10 @@ function errorStatus(err: unknown): number {
   return typeof status === "number" && Number.isInteger(status) && status >= 400 && status < 600
     ? status
     : 500;
+}
+
+function isChannelClosed(err: unknown): boolean {
+  return err instanceof ChannelClosedError;
 }
 
 function describeError(err: unknown): string {
@@ -266,10 +273,14 @@ export class Upgrade {
 
   /** A handler after the handshake threw or rejected: close with 1011, log, keep serving. */
   private fail(err: unknown): void {
-    (this.connectionLog ?? this.log).error(
-      this.remote,
-      `Handler failed, closing with 1011: ${describeError(err)}`,
-    );
+    const log = this.connectionLog ?? this.log;
+    if (isChannelClosed(err) && (this.internalClosed || this.connection?.sender.closed === true)) {
+      // A send that lost the race with the end of the connection (the client left, the
+      // server is shutting down): how handlers normally end, not a failure to report.
+      log.debug(this.remote, "Handler ended: it sent after the connection closed");
+      return;
+    }
+    log.error(this.remote, `Handler failed, closing with 1011: ${describeError(err)}`);
     this.closeInternal();
   }
 
