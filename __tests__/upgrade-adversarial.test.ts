@@ -496,3 +496,21 @@ describe("handlers whose sends lose the race with a normal close", () => {
     expect((await closed(ws)).code).toBe(1011);
   });
 });
+
+describe("half-formed upgrade requests", () => {
+  it("names the missing Connection: Upgrade header instead of blaming attach()", async () => {
+    const app = express();
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const res = await rawExchange(
+      served.port,
+      upgradeRequest("/echo", { headers: { Connection: null } }).replace(
+        "\r\n\r\n",
+        "\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body).toContain("Connection: Upgrade");
+    expect(res.body).not.toContain("attach(");
+  });
+});

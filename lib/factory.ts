@@ -18,7 +18,7 @@ import {
 import { resolveOptions, type ResolvedOptions, type SocketOptions } from "./options";
 import type { Schema } from "./schema";
 import type { SocketLocals } from "./socket";
-import { upgradeOf, type Upgrade } from "./upgrade";
+import { attachedServer, upgradeOf, type Upgrade } from "./upgrade";
 
 /**
  * What `sockets.json()` can send: any JSON-serialisable value. Object types declared with
@@ -136,7 +136,7 @@ function handle<In, Out>(
 ): void {
   const upgrade = upgradeOf(req);
   if (upgrade === undefined || !wantsWebSocket(req)) {
-    const refusal = notAnUpgrade(req);
+    const refusal = notAnUpgrade(req, attachedServer(req));
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     f.options.log.info(
       remote,

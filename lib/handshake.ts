@@ -24,8 +24,20 @@ export function wantsWebSocket(req: IncomingMessage): boolean {
   return typeof upgrade === "string" && upgrade.trim().toLowerCase() === "websocket";
 }
 
-/** The refusal for a request that is not a WebSocket upgrade (or did not come through attach). */
-export function notAnUpgrade(req: IncomingMessage): Refusal {
+/**
+ * The refusal for a request that is not a WebSocket upgrade (or did not come through attach).
+ * `attached`: the server has an attachment, so an `Upgrade: websocket` request that still
+ * arrived as a plain request lacks `Connection: Upgrade` (Node only emits 'upgrade' with both).
+ */
+export function notAnUpgrade(req: IncomingMessage, attached = false): Refusal {
+  if (wantsWebSocket(req) && attached) {
+    return {
+      status: 400,
+      message:
+        "A WebSocket upgrade needs both the Upgrade: websocket and Connection: Upgrade headers",
+      headers: { "Sec-WebSocket-Version": VERSIONS },
+    };
+  }
   if (wantsWebSocket(req)) {
     return {
       status: 400,

@@ -364,6 +364,12 @@ export class Upgrade {
   }
 }
 
+/** True when the request arrived on a server that `attach()` was called for. */
+export function attachedServer(req: IncomingMessage): boolean {
+  const server = (req.socket as { server?: { [kAttached]?: true } } | null)?.server;
+  return server?.[kAttached] === true;
+}
+
 /** The upgrade a request belongs to, if it came through `attach()`. */
 export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
   return (req as { [kUpgrade]?: Upgrade })[kUpgrade];
