@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { json } from "../lib/factory";
-import { liveFollowers } from "../lib/follower";
+import { liveFollowers, liveSubscriptions } from "../lib/follower";
 import { sse } from "../lib/sse";
 import { tail } from "../lib/tail";
 import { SseClient } from "./helpers/sse-client";
@@ -14,6 +14,7 @@ import {
   noFollowers,
   numbered,
   startApp,
+  subscribed,
   tempDir,
   WsClient,
   type TestApp,
@@ -81,9 +82,10 @@ afterEach(async () => {
 
 /** Connects a json client and waits until its subscription is live. */
 async function connected(route = "/json"): Promise<WsClient> {
+  const before = liveSubscriptions();
   const c = ws(route);
   await c.opened();
-  await tick(50);
+  await subscribed(before + 1);
   return c;
 }
 
@@ -114,7 +116,7 @@ describe("rotation (logrotate create mode)", () => {
     const c = await connected();
     const events = await SseClient.connect(`${app.http}/events`);
     clients.push(events);
-    await tick(50);
+    await subscribed(2);
     let n = 1;
     for (let rotation = 0; rotation < 8; rotation++) {
       for (let batch = 0; batch < 10; batch++) {

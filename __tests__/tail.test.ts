@@ -11,7 +11,7 @@ import * as vm from "node:vm";
 import { chromium } from "playwright-core";
 import { bytes, json, messages } from "../lib/factory";
 import { liveFollowers } from "../lib/follower";
-import { sse } from "../lib/sse";
+import { sse, type SseSocket } from "../lib/sse";
 import { tail, TAIL_BAD_OFFSET, TAIL_TOO_SLOW, watchFile } from "../lib/tail";
 import { Channel } from "../lib/channel";
 import type { CloseInfo, DisconnectRequest, Socket } from "../lib/socket";
@@ -20,6 +20,7 @@ import {
   noFollowers,
   numbered,
   startApp,
+  subscribed,
   tempDir,
   WsClient,
   type TestApp,
@@ -29,15 +30,16 @@ v8.setFlagsFromString("--expose-gc");
 
 /** Stops reading from the client's TCP socket (the server's writes then back up). */
 function pauseSocket(c: WsClient): void {
-  (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  c.ws.pause();
 }
 
 function resumeSocket(c: WsClient): void {
-  (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+  c.ws.resume();
 }
 
 let dir: string;
 let file: string;
+let streams: SseSocket[] = [];
 let app: TestApp;
 const clients: { close(): Promise<void> }[] = [];
 const closes: CloseInfo[] = [];
@@ -59,6 +61,7 @@ beforeEach(async () => {
   file = path.join(dir, "app.log");
   await fsp.writeFile(file, numbered(1, 30));
   closes.length = 0;
+  streams = [];
   app = await startApp((a, logger) => {
     const o = { logger, logLevel: "debug" as const };
     a.get("/messages", messages(), tail(file, o));
@@ -86,17 +89,11 @@ beforeEach(async () => {
       await socket.sender.send(`watchFile resolved with ${String(result)}\n`);
     });
     a.get("/nosocket", tail(file));
-    let firstStream = true;
     a.get(
       "/flaky-events",
       sse({ retry: 50, logger }),
       (_req, res, next) => {
-        // The first stream is cut by the server after a moment; EventSource then reconnects.
-        if (firstStream) {
-          firstStream = false;
-          const socket = res.locals.socket;
-          setTimeout(() => socket.disconnect.trySend(1000), 300);
-        }
+        streams.push(res.locals.socket); // the test cuts the first one; EventSource reconnects
         next();
       },
       tail(file, { logger, lines: 0 }),
@@ -134,7 +131,7 @@ describe("sockets.tail over WebSocket", () => {
     const three = ws("/three");
     await Promise.all([none.opened(), three.opened()]);
     await three.receive(numbered(28, 3));
-    await new Promise((r) => setTimeout(r, 50));
+    await subscribed(2);
     await fsp.appendFile(file, "fresh\n");
     await none.receive("fresh\n");
     await three.receive(numbered(28, 3) + "fresh\n");
@@ -143,7 +140,7 @@ describe("sockets.tail over WebSocket", () => {
   it("holds a partial line until its newline, and never splits a UTF-8 character", async () => {
     const c = ws("/none");
     await c.opened();
-    await new Promise((r) => setTimeout(r, 50));
+    await subscribed(1);
     const line = Buffer.from("price: 5 € — naïve ✓\n");
     const euro = line.indexOf(Buffer.from("€"));
     await fsp.appendFile(file, line.subarray(0, euro + 1)); // ends inside "€"
@@ -165,7 +162,7 @@ describe("sockets.tail over WebSocket", () => {
   it("groups lines up to the size limit and cuts a longer line at character boundaries", async () => {
     const c = ws("/small");
     await c.opened();
-    await new Promise((r) => setTimeout(r, 50));
+    await subscribed(1);
     const body = "a\nbb\nccc\n" + "ü".repeat(20) + "\n";
     await fsp.appendFile(file, body);
     await c.receive(body);
@@ -233,9 +230,13 @@ describe("sockets.tail over WebSocket", () => {
     });
     await paused;
     // The client stopped reading at 5 MB: the server must be waiting, not reading ahead.
-    await new Promise((r) => setTimeout(r, 300));
-    gc();
-    held = process.memoryUsage().arrayBuffers - base;
+    // ArrayBuffers are swept concurrently after a GC: take the lowest of a few measurements.
+    held = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      gc();
+      held = Math.min(held, process.memoryUsage().arrayBuffers - base);
+    }
     resumeSocket(c);
     await c.until(() => received >= size, 20_000, "50 MB");
     expect(received).toBe(size);
@@ -281,7 +282,7 @@ describe("sockets.tail over WebSocket", () => {
   it("feeds 100 clients identical streams through one follower, released after the last", async () => {
     const many = Array.from({ length: 100 }, () => ws("/none"));
     await Promise.all(many.map((c) => c.opened()));
-    await new Promise((r) => setTimeout(r, 100));
+    await subscribed(100);
     expect(liveFollowers()).toBe(1);
     const body = numbered(100, 500, " some payload to make it longer");
     for (let i = 0; i < body.length; i += 4096) await fsp.appendFile(file, body.slice(i, i + 4096));
@@ -294,7 +295,7 @@ describe("sockets.tail over WebSocket", () => {
     const slow = ws("/slow");
     const fast = ws("/slow");
     await Promise.all([slow.opened(), fast.opened()]);
-    await new Promise((r) => setTimeout(r, 50));
+    await subscribed(2);
     pauseSocket(slow);
     const line = "z".repeat(1000) + "\n";
     // 64 MB: beyond what loopback socket buffers absorb (tcp_rmem may reach 32 MB) + 256 KiB
@@ -352,12 +353,23 @@ describe("sockets.tail in a real browser", () => {
       await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1, null, {
         polling: 20,
       });
+      // Appends keep coming; once some have arrived the server cuts the stream, mid-flow.
       let n = 100;
-      const deadline = Date.now() + 1000; // appends keep coming across the cut at 300 ms
-      while (Date.now() < deadline) {
+      let cut = false;
+      const deadline = Date.now() + 1000;
+      while (Date.now() < deadline || !cut) {
         await fsp.appendFile(file, numbered(n, 3));
         n += 3;
         await new Promise((r) => setTimeout(r, 20));
+        if (!cut && n >= 130) {
+          await page.waitForFunction(
+            () => (window as unknown as { received: unknown[] }).received.length > 0,
+            null,
+            { polling: 20 },
+          );
+          streams[0]?.disconnect.trySend(1000);
+          cut = true;
+        }
       }
       const expected = numbered(100, n - 100);
       await page.waitForFunction(
@@ -424,7 +436,7 @@ describe("watchFile()", () => {
       maxQueueBytes: 4096,
       logger: app.logger,
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await subscribed(1);
     for (let i = 0; i < 20; i++) {
       await fsp.appendFile(file, "q".repeat(999) + "\n");
       await new Promise((r) => setTimeout(r, 2));

@@ -230,6 +230,13 @@ export function liveFollowers(): number {
   return followers.size;
 }
 
+/** Subscriptions receiving live chunks now, across all followers. */
+export function liveSubscriptions(): number {
+  let n = 0;
+  for (const f of followers.values()) n += f.subscribers;
+  return n;
+}
+
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === "ENOENT" || code === "ENOTDIR";
@@ -311,6 +318,11 @@ export class Follower {
     }
     this.loop = this.runLoop();
     this.ready = this.loop;
+  }
+
+  /** Subscriptions receiving live chunks. */
+  get subscribers(): number {
+    return this.subs.size;
   }
 
   acquire(): void {

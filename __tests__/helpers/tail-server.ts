@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import express from "express";
 import { WebSocket } from "ws";
-import { liveFollowers } from "../../lib/follower";
+import { liveFollowers, liveSubscriptions } from "../../lib/follower";
 import type { LoggerLike } from "../../lib/logger";
 import { attach } from "../../lib/upgrade";
 
@@ -168,6 +168,15 @@ export async function noFollowers(ms = 2000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
   expect(liveFollowers()).toBe(0);
+}
+
+/** Waits until `n` subscriptions are live (then an append reaches every one of them). */
+export async function subscribed(n: number, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (liveSubscriptions() < n && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  expect(liveSubscriptions()).toBeGreaterThanOrEqual(n);
 }
 
 /** `n` numbered lines starting at `from`: "line 0007 ...\n". */
