@@ -514,3 +514,71 @@ describe("half-formed upgrade requests", () => {
     expect(res.body).not.toContain("attach(");
   });
 });
+
+describe("an upgrade pipelined behind a plain request on a keep-alive connection", () => {
+  const upgradeAfter = (first: string): string =>
+    `GET ${first} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` + upgradeRequest("/echo");
+
+  function pipelineApp(): express.Express {
+    const app = express();
+    app.get("/slow", (_req, res) => {
+      setTimeout(() => res.send("slow done"), 50);
+    });
+    echoRoute(app, "/echo");
+    return app;
+  }
+
+  it("answers the first request, then the upgrade, in order, and the server survives", async () => {
+    served = await serve(pipelineApp());
+    const socket = net.connect(served.port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", () => {});
+    socket.write(upgradeAfter("/slow"));
+    await waitFor(() => Buffer.concat(chunks).includes("HTTP/1.1 101"));
+    const text = Buffer.concat(chunks).toString("latin1");
+    expect(text.startsWith("HTTP/1.1 200 OK")).toBe(true);
+    expect(text.indexOf("slow done")).toBeLessThan(text.indexOf("HTTP/1.1 101"));
+    socket.write(textFrame("after"));
+    await waitFor(() => Buffer.concat(chunks).includes("after"));
+    socket.destroy();
+    // Still serving.
+    const ws = await open(served.url("/echo"));
+    ws.terminate();
+  });
+
+  it("never upgrades a connection the first request ended", async () => {
+    served = await serve(pipelineApp());
+    const raw = await readUntilClosed(
+      served.port,
+      "GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" +
+        upgradeRequest("/echo"),
+      2000,
+    );
+    // Node's parser refuses anything after a `Connection: close` request (400) by itself.
+    const text = raw.toString("latin1");
+    expect(text).toMatch(/^HTTP\/1\.1 (200|400) /);
+    expect(text).not.toContain("HTTP/1.1 101");
+    const ws = await open(served.url("/echo"));
+    ws.terminate();
+  });
+});
+
+describe("an upgrade pipelined behind a request whose answer never finishes", () => {
+  it("is dropped with its connection after handshakeTimeout; the server survives", async () => {
+    const app = express();
+    app.get("/never", () => {});
+    echoRoute(app, "/echo");
+    served = await serve(app, { handshakeTimeout: 100 });
+    const started = Date.now();
+    const raw = await readUntilClosed(
+      served.port,
+      "GET /never HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + upgradeRequest("/echo"),
+      2000,
+    );
+    expect(raw.toString("latin1")).not.toContain("HTTP/1.1 101");
+    expect(Date.now() - started).toBeLessThan(1500);
+    const ws = await open(served.url("/echo"));
+    ws.terminate();
+  });
+});

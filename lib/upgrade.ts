@@ -401,6 +401,11 @@ class AttachmentImpl implements Attachment {
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const previous = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (previous !== undefined && previous !== null) {
+      this.afterPrevious(previous, req, socket, head);
+      return;
+    }
     const res = new http.ServerResponse(req);
     res.shouldKeepAlive = false; // `Connection: close`: one answer, then the socket closes
     res.assignSocket(socket as NetSocket);
@@ -420,6 +425,56 @@ class AttachmentImpl implements Attachment {
       upgrade.done(err);
     }
   };
+
+  /**
+   * An upgrade request pipelined behind a plain request whose answer is still being written on
+   * the same keep-alive connection: HTTP/1.1 answers in order, so it waits for that answer to
+   * finish, then goes through the app like any other (or is dropped with the connection, if
+   * that answer ended it). Node emits 'upgrade' without waiting, and a second response on the
+   * socket would throw ERR_HTTP_SOCKET_ASSIGNED out of the listener and crash the process.
+   */
+  private afterPrevious(
+    previous: ServerResponse,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): void {
+    const remote = remoteOf(req);
+    this.log.debug(remote, "Upgrade request pipelined behind an unfinished answer: waiting for it");
+    let timer: NodeJS.Timeout | null = null;
+    const cleanup = (): void => {
+      previous.off("finish", onFinish);
+      socket.off("close", cleanup);
+      socket.off("error", onError);
+      if (timer !== null) clearTimeout(timer);
+    };
+    const onError = (err: Error): void => {
+      this.log.debug(remote, `Socket error during the upgrade request: ${err.message}`);
+      cleanup();
+      socket.destroy();
+    };
+    // Node's own 'finish' listener runs first and frees the socket (or ends the connection).
+    const onFinish = (): void => {
+      cleanup();
+      const taken = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (socket.destroyed || !socket.writable || (taken !== undefined && taken !== null)) {
+        socket.destroy();
+        return;
+      }
+      this.onUpgrade(req, socket, head);
+    };
+    previous.on("finish", onFinish);
+    socket.on("close", cleanup);
+    socket.on("error", onError);
+    if (this.handshakeTimeout > 0) {
+      timer = setTimeout(() => {
+        this.log.warning(remote, "The answer ahead of a pipelined upgrade request never finished");
+        cleanup();
+        socket.destroy();
+      }, this.handshakeTimeout);
+      timer.unref();
+    }
+  }
 
   track(connection: LiveConnection): void {
     this.connections.add(connection);
