@@ -582,3 +582,29 @@ describe("an upgrade pipelined behind a request whose answer never finishes", ()
     ws.terminate();
   });
 });
+
+describe("request loggers (on-finished, as morgan and pino-http use it)", () => {
+  it("see a WebSocket request finish, with status 101, when its connection closes", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const onFinished = require("on-finished") as (
+      res: express.Response,
+      cb: (err: unknown, res: express.Response) => void,
+    ) => void;
+    const app = express();
+    const logged: string[] = [];
+    app.use((req, res, next) => {
+      onFinished(res, () => logged.push(`${req.method} ${req.originalUrl} ${res.statusCode}`));
+      next();
+    });
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const ws = await open(served.url("/echo"));
+    await tick(20);
+    expect(logged).toEqual([]); // still open: not finished
+    const end = closed(ws);
+    ws.close(1000);
+    await end;
+    await waitFor(() => logged.length === 1);
+    expect(logged).toEqual(["GET /echo 101"]);
+  });
+});
