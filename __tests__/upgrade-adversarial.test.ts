@@ -608,3 +608,18 @@ describe("request loggers (on-finished, as morgan and pino-http use it)", () => 
     expect(logged).toEqual(["GET /echo 101"]);
   });
 });
+
+describe("close({ timeout: 0 })", () => {
+  it("ends every connection at once", async () => {
+    const app = express();
+    echoRoute(app, "/echo");
+    served = await serve(app);
+    const clients = await Promise.all([1, 2, 3].map(() => open(served!.url("/echo"))));
+    const ends = Promise.all(clients.map((ws) => closed(ws)));
+    const started = Date.now();
+    await served.attachment.close({ timeout: 0 });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(served.attachment.size).toBe(0);
+    await ends;
+  });
+});

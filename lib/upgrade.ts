@@ -45,7 +45,7 @@ export interface AttachOptions {
 export interface CloseOptions {
   /**
    * How long to wait for connections to flush and close, in ms; the rest are then terminated.
-   * Defaults to `10000`.
+   * `0` terminates them at once, without waiting for queued messages. Defaults to `10000`.
    */
   timeout?: number;
 }
