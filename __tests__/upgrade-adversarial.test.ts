@@ -623,3 +623,22 @@ describe("close({ timeout: 0 })", () => {
     await ends;
   });
 });
+
+describe("two sockets factories on one request", () => {
+  it("the first binds; the second warns that the handlers after it will not run", async () => {
+    const { logger, lines } = captureLog();
+    const app = express();
+    app.use(sockets.messages({ skipLogging: true }), (_req, _res, next) => next());
+    let secondRan = false;
+    app.get("/x", sockets.json(undefined, { logger }), () => {
+      secondRan = true;
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/x"));
+    await waitFor(() => lines.some((l) => l.includes("[Warning]")));
+    expect(lines.find((l) => l.includes("[Warning]"))).toContain("already bound");
+    expect(secondRan).toBe(false);
+    expect(served.attachment.size).toBe(1);
+    ws.terminate();
+  });
+});

@@ -147,8 +147,17 @@ function handle<In, Out>(
     return;
   }
   if (!upgrade.open) {
-    // Timed out, or the client left, while earlier middleware ran; or a second factory on a
-    // route whose socket is already bound (nothing to do: the first one owns it).
+    if (upgrade.upgraded) {
+      // A second factory on the request's path (app.use(sockets.x()) and a route's own): the
+      // first one owns the socket, and the handlers after this one never run. A setup mistake.
+      f.options.log.warning(
+        upgrade.remote,
+        `${f.name}: this connection was already bound by an earlier sockets factory on the ` +
+          "same request; only the first one takes effect and the handlers after this one do not run",
+      );
+      return;
+    }
+    // Timed out, answered, or the client left while earlier middleware ran.
     f.options.log.debug(upgrade.remote, `${f.name}: the upgrade request is no longer open`);
     return;
   }

@@ -178,6 +178,11 @@ export class Upgrade {
     return this.state === ROUTING && !this.res.headersSent && !this.res.writableEnded;
   }
 
+  /** True once a factory completed the handshake: the socket belongs to a connection. */
+  get upgraded(): boolean {
+    return this.state === UPGRADED;
+  }
+
   /**
    * Hands the socket over for the handshake: stops the timer, detaches the response and our
    * listeners (ws installs its own). Returns false if the request is no longer open.
