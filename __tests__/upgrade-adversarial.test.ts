@@ -642,3 +642,24 @@ describe("two sockets factories on one request", () => {
     ws.terminate();
   });
 });
+
+describe("close() and a handler that never reads", () => {
+  it("completes within its timeout while the receiver is full and reading is paused", async () => {
+    const app = express();
+    app.get("/ignore", sockets.messages({ skipLogging: true, recvChannelBuffer: 2 }), () => {
+      // never reads the receiver
+    });
+    served = await serve(app);
+    const ws = await open(served.url("/ignore"));
+    for (let i = 0; i < 200; i++) ws.send("x".repeat(1024));
+    await tick(50);
+    const end = closed(ws);
+    const started = Date.now();
+    // Bounded by the timeout. (A paused connection never reads the client's close reply, so
+    // today it always waits the whole timeout: reported against lib/connection.ts.)
+    await served.attachment.close({ timeout: 300 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(served.attachment.size).toBe(0);
+    expect([1001, 1006]).toContain((await end).code);
+  });
+});
