@@ -57,7 +57,7 @@ afterAll(() => {
   expect(unhandled).toEqual([]);
 });
 
-function echoRoute(app: express.Express | express.Router, path: string): void {
+function echoRoute(app: express.Express, path: string): void {
   app.get(path, sockets.messages(quiet), async (_req, res) => {
     const { receiver, sender } = res.locals.socket;
     for await (const m of receiver) await sender.send(m);
@@ -315,7 +315,7 @@ describe("Express integration", () => {
     const app = express();
     const router = express.Router({ mergeParams: true });
     const seen: string[] = [];
-    router.param("room", (req, _res, next, room: string) => {
+    router.param("room", (_req, _res, next, room: string) => {
       seen.push(`param:${room}`);
       next();
     });
