@@ -3,6 +3,7 @@
 
 import fc from "fast-check";
 import { z } from "zod";
+import { broadcast } from "../lib/broadcast";
 import { bytesCodec, jsonCodec, textCodec } from "../lib/codec";
 import type { Connection } from "../lib/connection";
 import {
@@ -471,3 +472,51 @@ async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe("bind: the client closes while the handler sends", () => {
+  it("rejects sends once the client's close frame is read: a tight send loop yields and the close completes", async () => {
+    const s = await serve(textCodec());
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    let n = 0;
+    c.ws.on("message", () => {
+      if (++n === 3) c.ws.close(1000, "bye");
+    });
+    // Without the fix the loop spins in microtasks once ws is CLOSING: the event loop never
+    // turns and the close never arrives. It is cut off after 100,000 sends past that point.
+    let afterPeerClose = 0;
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        await conn.sender.send("tick");
+        if (conn.ws.readyState !== conn.ws.OPEN && ++afterPeerClose >= 100_000) break;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    expect(failure).toBeInstanceOf(ChannelClosedError);
+    expect(afterPeerClose).toBeLessThanOrEqual(conn.sender.capacity + 1);
+    expect(conn.sender.closed).toBe(true);
+    expect(conn.sender.trySend("late")).toBe(false);
+    expect(await conn.closed).toEqual({ code: 1000, reason: "bye" });
+    expect(await c.closed).toEqual({ code: 1000, reason: "bye" });
+  });
+
+  it("treats a connection whose client closed (ws CLOSING) as closed for broadcast and whenWritable", async () => {
+    const s = await serve(textCodec());
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    // The client sends its close frame, then stops reading: the server stays in ws CLOSING.
+    c.ws.close(1000);
+    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await waitFor(() => conn.ws.readyState === conn.ws.CLOSING);
+    expect(conn.sender.closed).toBe(true);
+    expect(broadcast([conn], "x")).toEqual({ delivered: 0, closed: 1, dropped: 0 });
+    await expect(conn.sender.send("x")).rejects.toBeInstanceOf(ChannelClosedError);
+    await expect(conn.sender.whenWritable()).rejects.toBeInstanceOf(ChannelClosedError);
+    expect(conn.sender.trySend("x")).toBe(false);
+    conn.terminate();
+    // ws reports the code of the close frame it did receive.
+    expect((await conn.closed).code).toBe(1000);
+  });
+});

@@ -33,7 +33,11 @@
 // then the close frame goes out and ws waits for the client's. On CLOSED: `done` yields the
 // close code and closes, `error` and the sender close, the connection leaves the ticker (its
 // timers are released), and the receiver closes once the messages already received have been
-// read. Anything that could not be delivered is counted and logged.
+// read. Anything that could not be delivered is counted and logged. When the client closes
+// first, ws leaves OPEN as soon as it reads the close frame (and answers it itself): the next
+// send, write or look at `sender.closed` moves the connection to CLOSE_SENT, so sends reject
+// from that moment, not only once ws emits 'close' (a handler sending in a loop would
+// otherwise never let the event loop turn to deliver it).
 //
 // Two ws internals are used, each guarded with a fallback to the public API: the socket's
 // `cork()`/`uncork()` (via `ws._socket`) and `ws._sender.sendFrame()` for broadcast frames
@@ -79,6 +83,8 @@ const OPEN = 0;
 const CLOSING = 1;
 const CLOSE_SENT = 2;
 const CLOSED = 3;
+/** ws's `WebSocket.OPEN` (a getter on instances: read as a constant on the fast path). */
+const WS_OPEN = 1;
 
 /** A message framed once by `broadcast` and written as is to many sockets. */
 export class Frame {
@@ -300,7 +306,7 @@ export class Sender<Out> implements WriteChannel<Out> {
   }
 
   get closed(): boolean {
-    return this.conn.state !== OPEN;
+    return !this.conn.writable();
   }
 
   get length(): number {
@@ -308,14 +314,14 @@ export class Sender<Out> implements WriteChannel<Out> {
   }
 
   trySend(value: Out): boolean {
-    if (this.conn.state !== OPEN || this.hasWaiters()) return false;
+    if (!this.conn.writable() || this.hasWaiters()) return false;
     return this.accept(this.conn.codec.encode(value));
   }
 
   send(value: Out, options?: OpOptions): Promise<void> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.conn.state !== OPEN) return Promise.reject(new ChannelClosedError());
+    if (!this.conn.writable()) return Promise.reject(new ChannelClosedError());
     let data: string | Buffer;
     try {
       data = this.conn.codec.encode(value);
@@ -329,7 +335,7 @@ export class Sender<Out> implements WriteChannel<Out> {
   whenWritable(options?: OpOptions): Promise<void> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.conn.state !== OPEN) return Promise.reject(new ChannelClosedError());
+    if (!this.conn.writable()) return Promise.reject(new ChannelClosedError());
     if (this.writableNow()) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const list = (this.spaceWaiters ??= []);
@@ -358,7 +364,7 @@ export class Sender<Out> implements WriteChannel<Out> {
    * that the frame is refused (false) and the caller counts and logs it.
    */
   offerFrame(frame: Frame): boolean {
-    if (this.conn.state !== OPEN) return false;
+    if (!this.conn.writable()) return false;
     if (!this.hasWaiters() && this.accept(frame)) return true;
     if (this.heldFrames >= Math.max(this.capacity, BROADCAST_BACKLOG)) return false;
     this.heldFrames++;
@@ -424,7 +430,8 @@ export class Sender<Out> implements WriteChannel<Out> {
       while (outbox.length > 0 && !conn.backedUp()) conn.write(outbox.shift());
     }
     const waiters = this.waiters;
-    if (waiters !== null) {
+    // A write above may have found the client gone (writable() then rejected the waiters).
+    if (waiters !== null && waiters.length > 0 && conn.writable()) {
       while (waiters.length > 0 && this.accept((waiters.peek() as SendWaiter).data)) {
         const w = waiters.shift();
         if (w.data instanceof Frame) this.heldFrames--;
@@ -493,7 +500,7 @@ class Disconnect implements WriteChannel<DisconnectRequest> {
   constructor(private readonly conn: Connection<unknown, unknown>) {}
 
   get closed(): boolean {
-    return this.conn.state !== OPEN;
+    return !this.conn.writable();
   }
 
   send(request: DisconnectRequest, options?: OpOptions): Promise<void> {
@@ -509,7 +516,7 @@ class Disconnect implements WriteChannel<DisconnectRequest> {
 
   trySend(request: DisconnectRequest): boolean {
     const { code, reason } = parseDisconnect(request);
-    if (this.conn.state !== OPEN) return false;
+    if (!this.conn.writable()) return false;
     void this.conn.close(code, reason);
     return true;
   }
@@ -517,7 +524,7 @@ class Disconnect implements WriteChannel<DisconnectRequest> {
   whenWritable(options?: OpOptions): Promise<void> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.conn.state === OPEN ? RESOLVED : Promise.reject(new ChannelClosedError());
+    return this.conn.writable() ? RESOLVED : Promise.reject(new ChannelClosedError());
   }
 }
 
@@ -1009,11 +1016,41 @@ export class Connection<In, Out> implements Socket<In, Out> {
     return this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK;
   }
 
+  /**
+   * @internal Whether sends are still taken: our state is OPEN and so is ws's. ws leaves OPEN
+   * as soon as it reads the client's close frame (or its socket ends or fails), well before it
+   * emits 'close'. From then on nothing can be written; a send that still resolved at once
+   * would let a handler's `for (;;) await sender.send(x)` spin in microtasks forever: the event
+   * loop would never turn, 'close' would never arrive and every other connection would freeze.
+   * So the first look that finds ws no longer OPEN moves the connection to CLOSE_SENT (ws
+   * answers the client's close frame itself): sends reject from then on, waiting ones at once.
+   */
+  writable(): boolean {
+    if (this.state !== OPEN) return false;
+    if (this.ws.readyState === WS_OPEN) return true;
+    this.peerClosing();
+    return false;
+  }
+
+  /** ws is closing on its own (the client's close frame, the socket ended or failed). */
+  private peerClosing(): void {
+    if (this.state !== OPEN && this.state !== CLOSING) return;
+    const wasOpen = this.state === OPEN;
+    this.state = CLOSE_SENT;
+    if (!wasOpen) return;
+    // Broadcast frames held among the waiters were accepted: counted as undelivered on close.
+    const rejected = this.tx.rejectWaiters(true);
+    if (rejected > 0) {
+      this.options.log.debug(this.remote, `${rejected} waiting sends rejected: the client closed`);
+    }
+  }
+
   /** @internal Hands one message to ws. */
   write(data: Outgoing): void {
     const ws = this.ws;
-    if (ws.readyState !== ws.OPEN) {
+    if (ws.readyState !== WS_OPEN) {
       this.countLost(1);
+      this.peerClosing();
       return;
     }
     const cb = (this.onWritten ??= (err) => this.written(err));
