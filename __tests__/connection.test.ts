@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { z } from "zod";
 import { broadcast } from "../lib/broadcast";
 import { bytesCodec, jsonCodec, textCodec } from "../lib/codec";
-import type { Connection } from "../lib/connection";
+import { SEND_HIGH_WATER_MARK, type Connection } from "../lib/connection";
 import {
   ChannelClosedError,
   InvalidMessageError,
@@ -518,5 +518,27 @@ describe("bind: the client closes while the handler sends", () => {
     conn.terminate();
     // ws reports the code of the close frame it did receive.
     expect((await conn.closed).code).toBe(1000);
+  });
+
+  it("accepts at most a high-water mark of sends per tick when the socket is gone but ws does not know it yet", async () => {
+    const s = await serve(textCodec());
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    // Destroyed under ws: writes fail on a later tick and bufferedAmount stays 0, while ws is
+    // still OPEN until the socket's 'close' event (a later tick too). Sends must still wait
+    // for the event loop after a bounded burst, so that 'close' can arrive and reject them.
+    (conn.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
+    let resolved = 0;
+    let failure: unknown = null;
+    try {
+      for (; resolved < 50_000; resolved++) await conn.sender.send("tick");
+    } catch (err) {
+      failure = err;
+    }
+    expect(failure).toBeInstanceOf(ChannelClosedError);
+    expect(resolved).toBeLessThanOrEqual(SEND_HIGH_WATER_MARK / 4 + conn.sender.capacity + 1);
+    expect((await conn.closed).code).toBe(1006);
+    expect(conn.stats.undelivered).toBeGreaterThan(0);
+    await closeClient(c);
   });
 });

@@ -610,6 +610,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private missedBroadcasts = 0;
   /** Whether this tick corked the socket (see `corked`). */
   private corkedNow = false;
+  /**
+   * Payload handed to ws since the socket was corked this tick. A live socket counts it in
+   * `bufferedAmount` too; a socket destroyed under ws (its writes fail a tick later, its
+   * 'close' comes a tick later) does not, and would take sends without end, never yielding.
+   */
+  private tickBytes = 0;
 
   constructor(
     /** @internal */ readonly ws: WebSocket,
@@ -1011,9 +1017,13 @@ export class Connection<In, Out> implements Socket<In, Out> {
     return false;
   }
 
-  /** @internal True while ws holds SEND_HIGH_WATER_MARK bytes or more for the socket. */
+  /**
+   * @internal True while ws holds SEND_HIGH_WATER_MARK bytes or more for the socket, or this
+   * tick already handed it that much: then sends queue and, once the outbox is full, wait for
+   * the event loop, whatever the socket does.
+   */
   backedUp(): boolean {
-    return this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK;
+    return this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK || this.tickBytes >= SEND_HIGH_WATER_MARK;
   }
 
   /**
@@ -1062,6 +1072,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
         if (corked.push(this as Connection<unknown, unknown>) === 1) process.nextTick(uncorkAll);
       }
     }
+    // UTF-16 length: never more than the bytes bufferedAmount counts for a live socket.
+    if (this.corkedNow) this.tickBytes += data instanceof Frame ? data.payload.length : data.length;
     if (this.inflight++ === 0 && this.options.writeWait > 0) {
       const now = Date.now();
       this.writeMark = now;
@@ -1083,6 +1095,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal End of the tick: let what this tick wrote go out in one system call. */
   uncork(): void {
     this.corkedNow = false;
+    this.tickBytes = 0;
     (this.ws as unknown as WsInternals)._socket?.uncork();
   }
 
