@@ -444,6 +444,29 @@ describe("closing", () => {
     );
   });
 
+  it("completes the close handshake of a paused connection at once, discarding (counted, logged) what follows the close frame", async () => {
+    const s = await serve(textCodec(), { recvChannelBuffer: 2 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    // The handler never reads: the receiver fills and reading pauses with data still unread.
+    for (let i = 0; i < 500; i++) c.ws.send(`m${i}:${"x".repeat(1000)}`);
+    await waitFor(() => conn.stats.paused);
+    const started = Date.now();
+    await conn.close(1001, "bye", 2000);
+    const took = Date.now() - started;
+    expect(took).toBeLessThan(1000);
+    expect(await conn.closed).toEqual({ code: 1001, reason: "bye" });
+    expect(await c.closed).toEqual({ code: 1001, reason: "bye" });
+    // What was received before stays readable, in order; what came after the close frame and
+    // found no room was discarded, and said so.
+    const got: string[] = [];
+    for await (const m of conn.receiver) got.push(m.split(":")[0]!);
+    expect(got.length).toBeGreaterThanOrEqual(2);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => `m${i}`));
+    expect(conn.stats.discarded).toBe(500 - got.length);
+    expect(s.logs.some((l) => /message\(s\) discarded/.test(l))).toBe(true);
+  });
+
   it("terminates a close that does not finish within its timeout, with ERR_CLOSE_TIMEOUT", async () => {
     const s = await serve(textCodec(), { sendChannelBuffer: 100 });
     const c = await client(s.url);

@@ -30,7 +30,9 @@
 //     +------ terminate(): timeouts, 1006, close deadline (no close frame) ------------------+
 //
 // In CLOSING the sender no longer accepts sends (waiting ones reject), the outbox is flushed,
-// then the close frame goes out and ws waits for the client's. On CLOSED: `done` yields the
+// then the close frame goes out and ws waits for the client's. Reading resumes then if it was
+// paused (the client's close reply must be read); client messages that arrive from then on and
+// find the receiver full are discarded, counted (`stats.discarded`) and logged. On CLOSED: `done` yields the
 // close code and closes, `error` and the sender close, the connection leaves the ticker (its
 // timers are released), and the receiver closes once the messages already received have been
 // read. Anything that could not be delivered is counted and logged. When the client closes
@@ -568,6 +570,11 @@ export interface ConnectionStats {
   readonly undelivered: number;
   /** Broadcasts this connection missed because it was too far behind (see `broadcast`). */
   readonly broadcastsDropped: number;
+  /**
+   * Client messages that arrived after our close frame and found the receiver full (or others
+   * still waiting): discarded unread, so the close handshake never waits on a slow reader.
+   */
+  readonly discarded: number;
 }
 
 /** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
@@ -604,6 +611,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private droppedErrors = 0;
   private lost = 0;
   private lostLogged = 0;
+  /** Client messages discarded after our close frame (see `stats.discarded`). */
+  private discardedIn = 0;
+  private discardedLogged = 0;
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
   private rawFrames = -1;
   private protocolFailed = false;
@@ -717,6 +727,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       errorsDropped: this.droppedErrors,
       undelivered: this.lost,
       broadcastsDropped: this.missedBroadcasts,
+      discarded: this.discardedIn,
     };
   }
 
@@ -770,12 +781,23 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.ws.terminate();
   }
 
+  /**
+   * Sends the close frame (unless ws already answered the client's). Reading resumes if it was
+   * paused: the client's close reply must be read for the handshake to complete, and a full
+   * receiver would otherwise hold it unread until the close deadline. What the client sent
+   * after that point and finds no room is discarded (see `receive`).
+   */
   private sendCloseFrame(): void {
     this.state = CLOSE_SENT;
     const ws = this.ws;
-    if (ws.readyState !== ws.OPEN) return; // the client closed first; ws answers it
-    if (this.closeCode === 1005) ws.close();
-    else ws.close(this.closeCode, this.closeReason);
+    if (ws.readyState === WS_OPEN) {
+      if (this.closeCode === 1005) ws.close();
+      else ws.close(this.closeCode, this.closeReason);
+    } // else the client closed first; ws answers it
+    if (this.paused) {
+      this.paused = false;
+      ws.resume();
+    }
   }
 
   /** @internal ws emitted 'close': release everything and report the end. */
@@ -822,6 +844,22 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.lost += n;
   }
 
+  /** A message that arrived after our close frame and found no room. */
+  private discardIncoming(): void {
+    if (this.discardedIn === this.discardedLogged) process.nextTick(reportDiscarded, this);
+    this.discardedIn++;
+  }
+
+  /** @internal */
+  logDiscarded(): void {
+    const n = this.discardedIn - this.discardedLogged;
+    this.discardedLogged = this.discardedIn;
+    this.options.log.warning(
+      this.remote,
+      `${n} incoming message(s) discarded: they arrived after the close frame and the receiver was full (${this.discardedIn} in all)`,
+    );
+  }
+
   /** @internal */
   logLost(): void {
     const n = this.lost - this.lostLogged;
@@ -852,7 +890,16 @@ export class Connection<In, Out> implements Socket<In, Out> {
     }
     if (!(value instanceof Promise)) {
       if (!queued && this.rx.trySend(value)) return;
+      if (this.state >= CLOSE_SENT) {
+        // Reading was resumed for the close handshake: no more waiting for room.
+        this.discardIncoming();
+        return;
+      }
       (this.inbox ??= new Queue<In | Inbound<In>>()).push(value);
+    } else if (queued && this.state >= CLOSE_SENT) {
+      value.then(NOOP, NOOP);
+      this.discardIncoming();
+      return;
     } else {
       const entry = new Inbound<In>(data);
       value.then(
@@ -861,7 +908,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       );
       (this.inbox ??= new Queue<In | Inbound<In>>()).push(entry);
     }
-    if (!this.paused && this.state !== CLOSED) {
+    if (!this.paused && this.state < CLOSE_SENT) {
       this.paused = true;
       this.ws.pause();
     }
@@ -1192,6 +1239,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
 function reportLost(c: Connection<unknown, unknown>): void {
   c.logLost();
+}
+
+function reportDiscarded(c: Connection<unknown, unknown>): void {
+  c.logDiscarded();
 }
 
 /**
