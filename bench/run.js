@@ -30,9 +30,9 @@ const quick = args.quick === "true";
 const P = quick
   ? {
       rounds: 1,
-      echo: { conns: 100, depth: 8, warmMs: 200, measureMs: 500 },
-      fanout: { conns: 1000, times: 5, warmConns: 20, concurrency: 100 },
-      handshake: { warmMs: 100, durationMs: 400, concurrency: 16, max: 20000 },
+      echo: { conns: 100, depth: 8, warmMs: 150, measureMs: 400 },
+      fanout: { conns: 500, times: 5, warmConns: 20, concurrency: 100 },
+      handshake: { warmMs: 100, durationMs: 300, concurrency: 16, max: 20000 },
       sectionTimeoutMs: 20000,
     }
   : {
