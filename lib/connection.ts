@@ -32,14 +32,14 @@
 // In CLOSING the sender no longer accepts sends (waiting ones reject), the outbox is flushed,
 // then the close frame goes out and ws waits for the client's. Reading resumes then if it was
 // paused (the client's close reply must be read); client messages that arrive from then on and
-// find the receiver full are discarded, counted (`stats.discarded`) and logged. On CLOSED: `done` yields the
-// close code and closes, `error` and the sender close, the connection leaves the ticker (its
-// timers are released), and the receiver closes once the messages already received have been
-// read. Anything that could not be delivered is counted and logged. When the client closes
-// first, ws leaves OPEN as soon as it reads the close frame (and answers it itself): the next
-// send, write or look at `sender.closed` moves the connection to CLOSE_SENT, so sends reject
-// from that moment, not only once ws emits 'close' (a handler sending in a loop would
-// otherwise never let the event loop turn to deliver it).
+// find the receiver full are discarded, counted (`stats.discarded`) and logged. On CLOSED:
+// `done` yields the close code and closes, `error` and the sender close, the connection leaves
+// the ticker (its timers are released), and the receiver closes once the messages already
+// received have been read. Anything that could not be delivered is counted and logged. When
+// the client closes first, ws leaves OPEN as soon as it reads the close frame (and answers it
+// itself): the next send, write or look at `sender.closed` moves the connection to CLOSE_SENT,
+// so sends reject from that moment, not only once ws emits 'close' (a handler sending in a
+// loop would otherwise never let the event loop turn to deliver it).
 //
 // Two ws internals are used, each guarded with a fallback to the public API: the socket's
 // `cork()`/`uncork()` (via `ws._socket`) and `ws._sender.sendFrame()` for broadcast frames
@@ -856,7 +856,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.discardedLogged = this.discardedIn;
     this.options.log.warning(
       this.remote,
-      `${n} incoming message(s) discarded: they arrived after the close frame and the receiver was full (${this.discardedIn} in all)`,
+      `${n} incoming message(s) discarded: received after the close frame, no room (${this.discardedIn} in all)`,
     );
   }
 
