@@ -467,6 +467,33 @@ describe("closing", () => {
     expect(s.logs.some((l) => /message\(s\) discarded/.test(l))).toBe(true);
   });
 
+  it("does not even validate what a paused connection receives after its close frame", async () => {
+    const validated = new Set<number>(); // zod may run a refinement twice per value
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const schema = z.number().refine(async (n) => {
+      validated.add(n);
+      await gate; // the first validation holds the inbox, so reading pauses
+      return true;
+    });
+    const s = await serve(jsonCodec(schema));
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    for (let i = 0; i < 300; i++) c.ws.send(String(i));
+    await waitFor(() => conn.stats.paused);
+    const before = validated.size;
+    const started = Date.now();
+    await conn.close(1000, "", 2000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await c.closed).toEqual({ code: 1000, reason: "" });
+    release();
+    const got: unknown[] = [];
+    for await (const m of conn.receiver) got.push(m);
+    expect(got).toEqual(Array.from({ length: before }, (_, i) => i));
+    expect(validated.size).toBe(before);
+    expect(conn.stats.discarded).toBe(300 - before);
+  });
+
   it("terminates a close that does not finish within its timeout, with ERR_CLOSE_TIMEOUT", async () => {
     const s = await serve(textCodec(), { sendChannelBuffer: 100 });
     const c = await client(s.url);

@@ -877,6 +877,11 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (this.options.pongWait > 0) this.lastHeard = Date.now();
     const inbox = this.inbox;
     const queued = inbox !== null && inbox.length > 0;
+    if (queued && this.state >= CLOSE_SENT) {
+      // Reading was resumed for the close handshake: no more waiting for room (nor decoding).
+      this.discardIncoming();
+      return;
+    }
     let value: In | Promise<In>;
     try {
       value = this.codec.decode(data, isBinary);
@@ -891,15 +896,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (!(value instanceof Promise)) {
       if (!queued && this.rx.trySend(value)) return;
       if (this.state >= CLOSE_SENT) {
-        // Reading was resumed for the close handshake: no more waiting for room.
         this.discardIncoming();
         return;
       }
       (this.inbox ??= new Queue<In | Inbound<In>>()).push(value);
-    } else if (queued && this.state >= CLOSE_SENT) {
-      value.then(NOOP, NOOP);
-      this.discardIncoming();
-      return;
     } else {
       const entry = new Inbound<In>(data);
       value.then(
