@@ -199,26 +199,8 @@ export class Upgrade {
     // The 101 is about to go out: make `res` say so, and turn any later answer (an error
     // middleware's 500) into a 1011 close instead of bytes written into the WebSocket stream.
     res.statusCode = 101;
-    Object.defineProperty(res, "headersSent", { configurable: true, get: () => true });
-    const late = (): void => this.lateAnswer();
-    const inert = {
-      writeHead(this: ServerResponse): ServerResponse {
-        late();
-        return this;
-      },
-      write(): boolean {
-        late();
-        return false;
-      },
-      end(this: ServerResponse): ServerResponse {
-        late();
-        return this;
-      },
-      flushHeaders(): void {
-        late();
-      },
-    };
-    Object.assign(res, inert);
+    Object.defineProperty(res, "headersSent", HEADERS_SENT);
+    Object.assign(res, INERT_RESPONSE);
     return true;
   }
 
@@ -227,10 +209,14 @@ export class Upgrade {
     this.connection = connection;
     this.connectionLog = log;
     this.attachment.track(connection);
-    const ended = (): void => {
-      this.internalClosed = true; // nothing left to close
-    };
-    connection.closed.then(ended, ended);
+    // Nothing here may subscribe to the connection: whatever the connection references lives as
+    // long as it does, and this object holds the request, the response and the handshake's
+    // closures. `ended` asks the connection instead (it is only needed when a handler fails).
+  }
+
+  /** True once the connection is closing or closed, or we closed it ourselves. */
+  private get ended(): boolean {
+    return this.internalClosed || this.connection?.sender.closed === true;
   }
 
   /** The handshake did not complete after `claim()` (ws refused it): nothing is tracked. */
@@ -279,7 +265,7 @@ export class Upgrade {
   /** A handler after the handshake threw or rejected: close with 1011, log, keep serving. */
   private fail(err: unknown): void {
     const log = this.connectionLog ?? this.log;
-    if (isChannelClosed(err) && (this.internalClosed || this.connection?.sender.closed === true)) {
+    if (isChannelClosed(err) && this.ended) {
       // A send that lost the race with the end of the connection (the client left, the
       // server is shutting down): how handlers normally end, not a failure to report.
       log.debug(this.remote, "Handler ended: it sent after the connection closed");
@@ -295,12 +281,13 @@ export class Upgrade {
    * habitual `res.end()`) cannot reach the client and is ignored, as it is once the connection
    * has closed.
    */
-  private lateAnswer(): void {
+  /** @internal Called by the inert response methods (INERT_RESPONSE). */
+  lateAnswer(): void {
     if (this.lateReported) return;
     this.lateReported = true;
     const status = this.res.statusCode;
     const log = this.connectionLog ?? this.log;
-    if (status < 400 || this.internalClosed) {
+    if (status < 400 || this.ended) {
       log.debug(this.remote, `Ignored an HTTP answer (${status}) written after the handshake`);
       return;
     }
@@ -314,7 +301,7 @@ export class Upgrade {
 
   private closeInternal(): void {
     const connection = this.connection;
-    if (connection === null || this.internalClosed) return;
+    if (connection === null || this.ended) return;
     this.internalClosed = true;
     connection.close(1011, "Internal error").catch(() => connection.terminate());
   }
@@ -379,6 +366,38 @@ export function attachedServer(req: IncomingMessage): boolean {
 export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
   return (req as { [kUpgrade]?: Upgrade })[kUpgrade];
 }
+
+// What `res` becomes once its socket is upgraded. Shared functions that find their Upgrade
+// through the request, not closures per response: per-instance functions would give every
+// response its own hidden classes and keep the handshake's context alive (about 3 KB each).
+const HEADERS_SENT: PropertyDescriptor = Object.freeze({
+  configurable: true,
+  get: function headersSentAfterUpgrade(): boolean {
+    return true;
+  },
+});
+
+function lateAnswerOn(res: ServerResponse): void {
+  upgradeOf(res.req)?.lateAnswer();
+}
+
+const INERT_RESPONSE = Object.freeze({
+  writeHead(this: ServerResponse): ServerResponse {
+    lateAnswerOn(this);
+    return this;
+  },
+  write(this: ServerResponse): boolean {
+    lateAnswerOn(this);
+    return false;
+  },
+  end(this: ServerResponse): ServerResponse {
+    lateAnswerOn(this);
+    return this;
+  },
+  flushHeaders(this: ServerResponse): void {
+    lateAnswerOn(this);
+  },
+});
 
 class AttachmentImpl implements Attachment {
   readonly log: Log;
