@@ -3,6 +3,7 @@
 
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import compression from "compression";
 import express from "express";
 import { Channel } from "../lib/channel";
 import { ChannelClosedError } from "../lib/errors";
@@ -75,12 +76,43 @@ describe("sockets.sse()", () => {
     const client = await SseClient.connect(server.url);
     try {
       expect(client.status).toBe(200);
-      expect(client.headers["content-type"]).toMatch(/^text\/event-stream/);
-      expect(client.headers["cache-control"]).toMatch(/^no-cache\b/);
+      expect(client.headers["content-type"]).toBe("text/event-stream");
+      expect(client.headers["cache-control"]).toBe("no-cache");
       expect(client.headers["x-accel-buffering"]).toBe("no");
       expect(client.headers["content-encoding"]).toBeUndefined();
       await client.until(() => client.retry !== undefined);
       expect(client.retry).toBe(1234);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("is never compressed, even behind compression middleware and a client that accepts gzip", async () => {
+    const app = express();
+    app.use(compression({ threshold: 0 }));
+    app.get("/events", sse({ skipLogging: true }), async (_req, res) => {
+      await res.locals.socket.sender.send("x".repeat(2000)); // compressible, over any threshold
+    });
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    servers.push({
+      url: "",
+      sockets: new Channel<SseSocket>(),
+      logs: [],
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    });
+    const client = await SseClient.connect(`http://127.0.0.1:${port}/events`, {
+      "Accept-Encoding": "gzip, deflate, br",
+    });
+    try {
+      expect(client.headers["content-encoding"]).toBeUndefined();
+      await client.until(() => client.events.length > 0);
+      expect(client.events[0]?.data).toBe("x".repeat(2000));
     } finally {
       await client.close();
     }

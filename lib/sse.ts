@@ -237,10 +237,13 @@ class SseConnection {
     const res = this.res;
     if (res.headersSent || res.writableEnded) return; // a handler answered (404...): not a stream
     this.started = true;
+    // Never compressed: compression middleware picks its encoding from the request's
+    // Accept-Encoding when the headers go out, so without it the stream stays identity (a
+    // compressor would hold events back until its buffer fills). The headers are the contract's.
+    delete res.req.headers["accept-encoding"];
     res.writeHead(200, {
-      "Content-Type": "text/event-stream; charset=utf-8",
-      // no-transform: compression middleware and proxies must not buffer or compress the stream.
-      "Cache-Control": "no-cache, no-transform",
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-cache",
       "X-Accel-Buffering": "no",
     });
     res.flushHeaders();
