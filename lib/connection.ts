@@ -59,6 +59,7 @@ import {
 import type { ResolvedOptions } from "./options";
 import { Queue } from "./queue";
 import type { CloseInfo, DisconnectRequest, Socket, Transport } from "./socket";
+import type { ConnectionTracker } from "./upgrade";
 
 /** What a connection needs from the resolved factory options. */
 export type ConnectionOptions = Pick<
@@ -577,6 +578,35 @@ export interface ConnectionStats {
   readonly discarded: number;
 }
 
+/**
+ * The part of a connection most connections never touch: the close in progress, loss and drop
+ * counters, the `closed` promise, the id. Kept out of `Connection` so that an idle connection
+ * costs one pointer for all of it.
+ */
+class Rare {
+  uuid: string | null = null;
+  closedPromise: Promise<CloseInfo> | null = null;
+  resolveClosed: ((info: CloseInfo) => void) | null = null;
+  /** Requested close, applied once the outbox is flushed. */
+  closeCode = 1000;
+  closeReason = "";
+  /** Set when ws failed the connection with `closeCode` (see `protocolError`). */
+  protocolFailed = false;
+  /** Bounds a graceful close; exists only while closing. */
+  closeTimer: NodeJS.Timeout | null = null;
+  closeDeadline = Infinity;
+  droppedErrors = 0;
+  lost = 0;
+  lostLogged = 0;
+  /** Client messages discarded after our close frame (see `stats.discarded`). */
+  discardedIn = 0;
+  discardedLogged = 0;
+  missedBroadcasts = 0;
+}
+
+/** What a connection that never needed its `Rare` part reads (never written). */
+const NOTHING_RARE = Object.freeze(new Rare());
+
 /** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
 export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal */ state = OPEN;
@@ -586,13 +616,11 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private errors: Channel<Error> | null = null;
   private doneCh: Channel<CloseInfo> | null = null;
   private disconnectCh: Disconnect | null = null;
-  private uuid: string | null = null;
   private info: CloseInfo | null = null;
-  private closedPromise: Promise<CloseInfo> | null = null;
-  private resolveClosed: ((info: CloseInfo) => void) | null = null;
-  /** Requested close, applied once the outbox is flushed. */
-  private closeCode = 1000;
-  private closeReason = "";
+  /** State only closing or troubled connections need: allocated on first use. */
+  private rare_: Rare | null = null;
+  /** Told when the connection closes (the attachment's set of live connections). */
+  private tracker: ConnectionTracker | null = null;
   /** Receive side: messages waiting for room or for their schema, in arrival order. */
   private inbox: Queue<In | Inbound<In>> | null = null;
   private paused = false;
@@ -604,20 +632,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private onWritten: ((err?: Error | null) => void) | null = null;
   /** @internal When the shared ticker must look at this connection next. */
   due = Infinity;
-  /** Bounds a graceful close; exists only while closing. */
-  private closeTimer: NodeJS.Timeout | null = null;
-  private closeDeadline = Infinity;
   private nextPing: number;
-  private droppedErrors = 0;
-  private lost = 0;
-  private lostLogged = 0;
-  /** Client messages discarded after our close frame (see `stats.discarded`). */
-  private discardedIn = 0;
-  private discardedLogged = 0;
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
   private rawFrames = -1;
-  private protocolFailed = false;
-  private missedBroadcasts = 0;
   /** Whether this tick corked the socket (see `corked`). */
   private corkedNow = false;
   /**
@@ -656,6 +673,17 @@ export class Connection<In, Out> implements Socket<In, Out> {
     }
     this.schedule();
     tickerFor(options)?.add(this as Connection<unknown, unknown>);
+  }
+
+  private get rare(): Rare {
+    return (this.rare_ ??= new Rare());
+  }
+
+  /** @internal See `LiveConnection.trackBy`: one tracker, told synchronously on close. */
+  trackBy(tracker: ConnectionTracker): boolean {
+    if (this.state === CLOSED) return false;
+    this.tracker = tracker;
+    return true;
   }
 
   // ------------------------------------------------------------------ the five channels
@@ -698,7 +726,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /** A random UUID, made on first use. */
   get id(): string {
-    return (this.uuid ??= randomUUID());
+    return (this.rare.uuid ??= randomUUID());
   }
 
   get transport(): Transport {
@@ -707,27 +735,29 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /** Resolves with the close code and reason once the connection is closed. */
   get closed(): Promise<CloseInfo> {
-    if (this.closedPromise === null) {
+    const rare = this.rare;
+    if (rare.closedPromise === null) {
       if (this.info !== null) {
-        this.closedPromise = Promise.resolve(this.info);
+        rare.closedPromise = Promise.resolve(this.info);
       } else {
-        this.closedPromise = new Promise<CloseInfo>((resolve) => (this.resolveClosed = resolve));
+        rare.closedPromise = new Promise<CloseInfo>((resolve) => (rare.resolveClosed = resolve));
       }
     }
-    return this.closedPromise;
+    return rare.closedPromise;
   }
 
   /** Counters: what is buffered each way, dropped errors, undelivered messages. */
   get stats(): ConnectionStats {
+    const rare = this.rare_ ?? NOTHING_RARE;
     return {
       receivedPending: this.rx.length + (this.inbox === null ? 0 : this.inbox.length),
       sendPending: this.tx.length,
       bufferedAmount: this.ws.bufferedAmount,
       paused: this.paused,
-      errorsDropped: this.droppedErrors,
-      undelivered: this.lost,
-      broadcastsDropped: this.missedBroadcasts,
-      discarded: this.discardedIn,
+      errorsDropped: rare.droppedErrors,
+      undelivered: rare.lost,
+      broadcastsDropped: rare.missedBroadcasts,
+      discarded: rare.discardedIn,
     };
   }
 
@@ -754,8 +784,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
         this.terminate();
       } else {
         this.state = CLOSING;
-        this.closeCode = code;
-        this.closeReason = reason;
+        this.rare.closeCode = code;
+        this.rare.closeReason = reason;
         const undelivered = this.tx.rejectWaiters(true);
         if (undelivered > 0) {
           this.options.log.debug(this.remote, `${undelivered} waiting sends rejected: closing`);
@@ -791,8 +821,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.state = CLOSE_SENT;
     const ws = this.ws;
     if (ws.readyState === WS_OPEN) {
-      if (this.closeCode === 1005) ws.close();
-      else ws.close(this.closeCode, this.closeReason);
+      if (this.rare.closeCode === 1005) ws.close();
+      else ws.close(this.rare.closeCode, this.rare.closeReason);
     } // else the client closed first; ws answers it
     if (this.paused) {
       this.paused = false;
@@ -811,13 +841,14 @@ export class Connection<In, Out> implements Socket<In, Out> {
     ws.off("close", onClose);
     // The 'error' listener stays: ws must never emit an unhandled error.
     tickerFor(this.options)?.delete(this as Connection<unknown, unknown>);
-    if (this.closeTimer !== null) {
-      clearTimeout(this.closeTimer);
-      this.closeTimer = null;
+    const rare = this.rare_;
+    if (rare !== null && rare.closeTimer !== null) {
+      clearTimeout(rare.closeTimer);
+      rare.closeTimer = null;
     }
     const info: CloseInfo =
-      this.protocolFailed && code === 1006
-        ? { code: this.closeCode, reason: "" }
+      rare !== null && rare.protocolFailed && code === 1006
+        ? { code: rare.closeCode, reason: "" }
         : { code, reason };
     this.info = info;
     const dropped = this.tx.discard() + this.tx.rejectWaiters();
@@ -829,9 +860,14 @@ export class Connection<In, Out> implements Socket<In, Out> {
       done.close();
     }
     this.errors?.close();
-    if (this.resolveClosed !== null) {
-      this.resolveClosed(info);
-      this.resolveClosed = null;
+    if (rare !== null && rare.resolveClosed !== null) {
+      rare.resolveClosed(info);
+      rare.resolveClosed = null;
+    }
+    const tracker = this.tracker;
+    if (tracker !== null) {
+      this.tracker = null;
+      tracker.untrack(this as Connection<unknown, unknown>);
     }
     if (this.options.log.enabled("debug")) {
       this.options.log.debug(this.remote, `closed ${code}${reason ? ` ${reason}` : ""}`);
@@ -840,33 +876,34 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /** Counts messages that will never reach the client; logged once per batch (next tick). */
   private countLost(n: number): void {
-    if (this.lost === this.lostLogged) process.nextTick(reportLost, this);
-    this.lost += n;
+    if (this.rare.lost === this.rare.lostLogged) process.nextTick(reportLost, this);
+    this.rare.lost += n;
   }
 
   /** A message that arrived after our close frame and found no room. */
   private discardIncoming(): void {
-    if (this.discardedIn === this.discardedLogged) process.nextTick(reportDiscarded, this);
-    this.discardedIn++;
+    if (this.rare.discardedIn === this.rare.discardedLogged)
+      process.nextTick(reportDiscarded, this);
+    this.rare.discardedIn++;
   }
 
   /** @internal */
   logDiscarded(): void {
-    const n = this.discardedIn - this.discardedLogged;
-    this.discardedLogged = this.discardedIn;
+    const n = this.rare.discardedIn - this.rare.discardedLogged;
+    this.rare.discardedLogged = this.rare.discardedIn;
     this.options.log.warning(
       this.remote,
-      `${n} incoming message(s) discarded: received after the close frame, no room (${this.discardedIn} in all)`,
+      `${n} incoming message(s) discarded: received after the close frame, no room (${this.rare.discardedIn} in all)`,
     );
   }
 
   /** @internal */
   logLost(): void {
-    const n = this.lost - this.lostLogged;
-    this.lostLogged = this.lost;
+    const n = this.rare.lost - this.rare.lostLogged;
+    this.rare.lostLogged = this.rare.lost;
     this.options.log.warning(
       this.remote,
-      `${n} outgoing message(s) not delivered: the connection ended first (${this.lost} in all)`,
+      `${n} outgoing message(s) not delivered: the connection ended first (${this.rare.lost} in all)`,
     );
   }
 
@@ -1002,8 +1039,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
     // ws closes with this code and stops reading, so it never sees the client's answer and
     // would report 1006: `done` reports the code that was sent instead.
     if (code !== undefined) {
-      this.closeCode = code;
-      this.protocolFailed = true;
+      this.rare.closeCode = code;
+      this.rare.protocolFailed = true;
     }
     if (this.state === OPEN) {
       // ws is closing the connection itself: stop accepting sends now.
@@ -1034,10 +1071,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (!ch.trySend(error)) {
       ch.tryRecv();
       // Each error was logged above; the drops are summarised: the first, then every 100th.
-      if (this.droppedErrors++ % 100 === 0) {
+      if (this.rare.droppedErrors++ % 100 === 0) {
         log.warning(
           this.remote,
-          `error channel full: dropped the oldest error (${this.droppedErrors} dropped so far)`,
+          `error channel full: dropped the oldest error (${this.rare.droppedErrors} dropped so far)`,
         );
       }
       ch.trySend(error);
@@ -1054,10 +1091,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
   offerFrame(frame: Frame): boolean {
     if (this.tx.offerFrame(frame)) return true;
     if (this.state === OPEN) {
-      if (this.missedBroadcasts++ % 1000 === 0) {
+      if (this.rare.missedBroadcasts++ % 1000 === 0) {
         this.options.log.warning(
           this.remote,
-          `client too slow: ${this.missedBroadcasts} broadcast message(s) not sent to it`,
+          `client too slow: ${this.rare.missedBroadcasts} broadcast message(s) not sent to it`,
         );
       }
     }
@@ -1221,17 +1258,17 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Arms (or shortens) the bound of a graceful close. */
   private boundClose(timeoutMs: number): void {
     const deadline = Date.now() + timeoutMs;
-    if (this.closeTimer !== null) {
-      if (deadline >= this.closeDeadline) return;
-      clearTimeout(this.closeTimer);
+    if (this.rare.closeTimer !== null) {
+      if (deadline >= this.rare.closeDeadline) return;
+      clearTimeout(this.rare.closeTimer);
     }
-    this.closeDeadline = deadline;
-    this.closeTimer = setTimeout(onCloseTimeout, timeoutMs, this);
+    this.rare.closeDeadline = deadline;
+    this.rare.closeTimer = setTimeout(onCloseTimeout, timeoutMs, this);
   }
 
   /** @internal The graceful close took too long: terminate. */
   closeTimedOut(): void {
-    this.closeTimer = null;
+    this.rare.closeTimer = null;
     if (this.state === CLOSED) return;
     this.terminate(new TimeoutError("ERR_CLOSE_TIMEOUT", "close did not finish in time"));
   }

@@ -18,7 +18,6 @@ import type https from "node:https";
 import type { Express, Router } from "express";
 import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { CloseInfo } from "./socket";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
 import { ChannelClosedError } from "./errors";
 import { wantsWebSocket } from "./handshake";
@@ -73,11 +72,20 @@ export type UpgradeHandler = (
 /** What `attach()` routes through: an Express app, an Express Router, or any connect-style handler. */
 export type UpgradeApp = Express | Router | UpgradeHandler;
 
+/** Who keeps a set of live connections: told once, synchronously, when one of them closes. */
+export interface ConnectionTracker {
+  untrack(connection: LiveConnection): void;
+}
+
 /** What the attachment needs of a bound connection (part of `Connection`). */
 export interface LiveConnection {
   close(code: number, reason?: string, timeoutMs?: number): Promise<void>;
   terminate(error?: Error): void;
-  readonly closed: Promise<CloseInfo>;
+  /**
+   * Registers the one tracker to call when the connection closes: a field, not a subscription
+   * to a promise (no closure, no promises per connection). False if it is already closed.
+   */
+  trackBy(tracker: ConnectionTracker): boolean;
   /** Closed once the connection is closing or closed. */
   readonly sender: { readonly closed: boolean };
 }
@@ -114,11 +122,15 @@ function describeError(err: unknown): string {
   return String(err);
 }
 
+/**
+ * "address:port" of the client, as one flat string: it lives as long as the connection, and a
+ * concatenation would keep three strings (the parts and the rope) instead of one.
+ */
 function remoteOf(req: IncomingMessage): string {
   const s = req.socket;
-  return s.remotePort === undefined
-    ? String(s.remoteAddress)
-    : `${s.remoteAddress}:${s.remotePort}`;
+  const remote =
+    s.remotePort === undefined ? String(s.remoteAddress) : `${s.remoteAddress}:${s.remotePort}`;
+  return Buffer.from(remote, "latin1").toString("latin1");
 }
 
 /**
@@ -399,7 +411,7 @@ const INERT_RESPONSE = Object.freeze({
   },
 });
 
-class AttachmentImpl implements Attachment {
+class AttachmentImpl implements Attachment, ConnectionTracker {
   readonly log: Log;
   readonly handshakeTimeout: number;
   closed = false;
@@ -501,11 +513,12 @@ class AttachmentImpl implements Attachment {
   }
 
   track(connection: LiveConnection): void {
-    this.connections.add(connection);
-    const forget = (): void => {
-      this.connections.delete(connection);
-    };
-    connection.closed.then(forget, forget);
+    if (connection.trackBy(this)) this.connections.add(connection);
+  }
+
+  /** @internal A tracked connection closed. */
+  untrack(connection: LiveConnection): void {
+    this.connections.delete(connection);
   }
 
   close(options?: CloseOptions): Promise<void> {
