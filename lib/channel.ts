@@ -101,10 +101,14 @@ function checkCapacity(capacity: number): number {
   return capacity;
 }
 
+/** The buffer of every channel that has not buffered anything yet: always empty, never pushed to. */
+const NO_BUFFER: Queue<unknown> = new Queue<unknown>();
+
 /** A channel of `T` values. `new Channel<T>(capacity = 0)`. */
 export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   readonly capacity: number;
-  private readonly buffer = new Queue<T>();
+  /** NO_BUFFER until the first value is buffered: most channels of a connection never buffer. */
+  private buffer: Queue<T> = NO_BUFFER as Queue<T>;
   // Waiting senders and parked receivers, in arrival order; unbounded by design (each holds a
   // caller's pending promise, so callers bound them), hence O(1) shift and withdrawal.
   private senders: WaitList<SendWaiter<T>> | null = null;
@@ -120,6 +124,12 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  private bufferForPush(): Queue<T> {
+    let buffer = this.buffer;
+    if (buffer === NO_BUFFER) buffer = this.buffer = new Queue<T>();
+    return buffer;
   }
 
   get length(): number {
@@ -138,7 +148,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
       return true;
     }
     if (this.buffer.length < this.capacity) {
-      this.buffer.push(value);
+      this.bufferForPush().push(value);
       return true;
     }
     return false;
@@ -220,7 +230,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
       const value = this.buffer.shift();
       if (senders !== null && senders.length > 0) {
         const sender = senders.shift();
-        this.buffer.push(sender.value);
+        this.bufferForPush().push(sender.value);
         sender.resolve();
       } else {
         this.notifySpace();
