@@ -1,10 +1,11 @@
-// Jest runs the TypeScript sources through swc (type checks are `npm run typecheck`).
+// Jest runs the TypeScript sources through ts-jest, one file at a time (tsconfig's isolatedModules: fast; type checks are
+// `npm run typecheck`). No native transformer: its per-platform binaries break `npm ci` here.
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/__tests__"],
   testMatch: ["**/*.test.ts"],
-  transform: { "^.+\\.ts$": ["@swc/jest", { jsc: { target: "es2022" } }] },
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
   testTimeout: 20000,
   // Tests open real sockets, files and browsers; two workers fit the 2-core machines.
   maxWorkers: 2,

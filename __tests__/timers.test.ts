@@ -125,13 +125,14 @@ describe("tick(ms)", () => {
 function runChild(body: string): Promise<{ code: number | null; ms: number; out: string }> {
   const lib = path.join(__dirname, "..", "lib");
   const script = `
-    const swc = require("@swc/core");
+    const ts = require("typescript");
+    const fs = require("node:fs");
     require.extensions[".ts"] = (m, filename) => {
-      const { code } = swc.transformFileSync(filename, {
-        module: { type: "commonjs" },
-        jsc: { target: "es2022", parser: { syntax: "typescript" } },
+      const { outputText } = ts.transpileModule(fs.readFileSync(filename, "utf8"), {
+        fileName: filename,
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
       });
-      m._compile(code, filename);
+      m._compile(outputText, filename);
     };
     const { Channel } = require(${JSON.stringify(path.join(lib, "channel.ts"))});
     const { select } = require(${JSON.stringify(path.join(lib, "select.ts"))});
