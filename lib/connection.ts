@@ -132,6 +132,25 @@ const kConnection = Symbol("express-sockets.connection");
 type BoundWebSocket = WebSocket & { [kConnection]?: Connection<unknown, unknown> };
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The clock of the deadlines: ms since this module loaded. Connections keep several times in
+ * their fields; as small integers (V8 Smis) they are stored in place, where `Date.now()` values
+ * would each be a separately allocated heap number. Past 2^31 ms (24 days of uptime) the values
+ * are plain doubles again: still correct, only boxed.
+ */
+const EPOCH = Date.now();
+function clock(): number {
+  const t = Date.now() - EPOCH;
+  // `| 0` makes it an int32 (a Smi when stored); the subtraction of two doubles would not be.
+  return t <= 0x7fffffff ? t | 0 : t;
+}
+/** A deadline that is not set (not Infinity: a double would be boxed in every connection). */
+const NEVER = -1;
+
+function earliest(a: number, b: number): number {
+  return a === NEVER || b < a ? b : a;
+}
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 const NOOP = (): void => {};
@@ -193,7 +212,7 @@ function onMessage(this: BoundWebSocket, data: RawData, isBinary: boolean): void
 
 function onPingOrPong(this: BoundWebSocket): void {
   const c = this[kConnection];
-  if (c !== undefined) c.lastHeard = Date.now();
+  if (c !== undefined) c.lastHeard = clock();
 }
 
 function onError(this: BoundWebSocket, err: Error): void {
@@ -205,7 +224,7 @@ function onClose(this: BoundWebSocket, code: number, reason: Buffer): void {
 }
 
 function onVerdict(c: Connection<unknown, unknown>): void {
-  c.tick(true, Date.now());
+  c.tick(true, clock());
 }
 
 function onCloseTimeout(c: Connection<unknown, unknown>): void {
@@ -247,8 +266,11 @@ class Ticker {
 
   /** @internal */
   sweep(): void {
-    const now = Date.now();
-    for (const c of this.members) if (now >= c.due) c.tick(false, now);
+    const now = clock();
+    for (const c of this.members) {
+      const due = c.due;
+      if (due !== NEVER && now >= due) c.tick(false, now);
+    }
   }
 }
 
@@ -630,8 +652,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private inflight = 0;
   private writeMark = 0;
   private onWritten: ((err?: Error | null) => void) | null = null;
-  /** @internal When the shared ticker must look at this connection next. */
-  due = Infinity;
+  /** @internal When (`clock()`) the shared ticker must look at this connection next, or NEVER. */
+  due = NEVER;
   private nextPing: number;
   /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
   private rawFrames = -1;
@@ -653,9 +675,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
   ) {
     this.rx = new Channel<In>(options.recvChannelBuffer);
     this.tx = new Sender<Out>(this as Connection<unknown, Out>);
-    const now = Date.now();
+    const now = clock();
     this.lastHeard = now;
-    this.nextPing = options.pingPeriod > 0 ? now + options.pingPeriod : Infinity;
+    this.nextPing = options.pingPeriod > 0 ? now + options.pingPeriod : NEVER;
     const bound = ws as BoundWebSocket;
     bound[kConnection] = this as Connection<unknown, unknown>;
     ws.on("message", onMessage);
@@ -911,7 +933,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /** @internal A message from ws. */
   receive(data: Buffer, isBinary: boolean): void {
-    if (this.options.pongWait > 0) this.lastHeard = Date.now();
+    if (this.options.pongWait > 0) this.lastHeard = clock();
     const inbox = this.inbox;
     const queued = inbox !== null && inbox.length > 0;
     if (queued && this.state >= CLOSE_SENT) {
@@ -1159,9 +1181,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
     // UTF-16 length: never more than the bytes bufferedAmount counts for a live socket.
     if (this.corkedNow) this.tickBytes += data instanceof Frame ? data.payload.length : data.length;
     if (this.inflight++ === 0 && this.options.writeWait > 0) {
-      const now = Date.now();
+      const now = clock();
       this.writeMark = now;
-      if (now + this.options.writeWait < this.due) this.due = now + this.options.writeWait;
+      const at = now + this.options.writeWait;
+      if (this.due === NEVER || at < this.due) this.due = at;
     }
     if (data instanceof Frame) {
       if (this.rawFrames === -1) {
@@ -1189,7 +1212,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       this.countLost(1);
       return;
     }
-    if (this.options.writeWait > 0) this.writeMark = Date.now();
+    if (this.options.writeWait > 0) this.writeMark = clock();
     if (this.state >= CLOSE_SENT) return;
     const tx = this.tx;
     tx.pump();
@@ -1201,12 +1224,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Computes when the ticker must look at this connection next: the earliest deadline. */
   private schedule(): void {
     const o = this.options;
-    let at = Infinity;
+    let at = NEVER;
     if (o.pingPeriod > 0) at = this.nextPing;
-    if (o.pongWait > 0 && this.lastHeard + o.pongWait < at) at = this.lastHeard + o.pongWait;
-    if (o.writeWait > 0 && this.inflight > 0 && this.writeMark + o.writeWait < at) {
-      at = this.writeMark + o.writeWait;
-    }
+    if (o.pongWait > 0) at = earliest(at, this.lastHeard + o.pongWait);
+    if (o.writeWait > 0 && this.inflight > 0) at = earliest(at, this.writeMark + o.writeWait);
     this.due = at;
   }
 
@@ -1220,7 +1241,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (this.state === CLOSED) return;
     const o = this.options;
     if (!afterIo && this.deadlinePassed(now)) {
-      this.due = Infinity; // the verdict decides what comes next
+      this.due = NEVER; // the verdict decides what comes next
       setImmediate(onVerdict, this);
       return;
     }
