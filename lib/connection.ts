@@ -318,7 +318,6 @@ function tickerFor(o: ConnectionOptions): Ticker | null {
  * and rejects with ChannelClosedError once the connection is closing.
  */
 export class Sender<Out> implements WriteChannel<Out> {
-  readonly capacity: number;
   /** Encoded messages not yet handed to ws, oldest first. Allocated on first use. */
   private outbox: Queue<Outgoing> | null = null;
   private waiters: Queue<SendWaiter> | null = null;
@@ -326,8 +325,10 @@ export class Sender<Out> implements WriteChannel<Out> {
   /** Broadcast frames held among the waiters. */
   private heldFrames = 0;
 
-  constructor(private readonly conn: Connection<unknown, Out>) {
-    this.capacity = conn.options.sendChannelBuffer;
+  constructor(private readonly conn: Connection<unknown, Out>) {}
+
+  get capacity(): number {
+    return this.conn.options.sendChannelBuffer;
   }
 
   get closed(): boolean {
@@ -606,6 +607,8 @@ export interface ConnectionStats {
  * costs one pointer for all of it.
  */
 class Rare {
+  /** How the connection ended, once it has. */
+  info: CloseInfo | null = null;
   uuid: string | null = null;
   closedPromise: Promise<CloseInfo> | null = null;
   resolveClosed: ((info: CloseInfo) => void) | null = null;
@@ -624,6 +627,9 @@ class Rare {
   discardedIn = 0;
   discardedLogged = 0;
   missedBroadcasts = 0;
+  /** Receive backpressure: waiting for room in the receiver, and what to call then. */
+  awaitingRoom = false;
+  onRoom: (() => void) | null = null;
 }
 
 /** What a connection that never needed its `Rare` part reads (never written). */
@@ -638,7 +644,6 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private errors: Channel<Error> | null = null;
   private doneCh: Channel<CloseInfo> | null = null;
   private disconnectCh: Disconnect | null = null;
-  private info: CloseInfo | null = null;
   /** State only closing or troubled connections need: allocated on first use. */
   private rare_: Rare | null = null;
   /** Told when the connection closes (the attachment's set of live connections). */
@@ -646,8 +651,6 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Receive side: messages waiting for room or for their schema, in arrival order. */
   private inbox: Queue<In | Inbound<In>> | null = null;
   private paused = false;
-  private awaitingRoom = false;
-  private onRoom: (() => void) | null = null;
   /** Send side: ws writes whose callback has not run yet, and the time of the last progress. */
   private inflight = 0;
   private writeMark = 0;
@@ -725,8 +728,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
     let ch = this.doneCh;
     if (ch === null) {
       ch = this.doneCh = new Channel<CloseInfo>(1);
-      if (this.info !== null) {
-        ch.trySend(this.info);
+      const info = this.rare_ === null ? null : this.rare_.info;
+      if (info !== null) {
+        ch.trySend(info);
         ch.close();
       }
     }
@@ -759,8 +763,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
   get closed(): Promise<CloseInfo> {
     const rare = this.rare;
     if (rare.closedPromise === null) {
-      if (this.info !== null) {
-        rare.closedPromise = Promise.resolve(this.info);
+      if (rare.info !== null) {
+        rare.closedPromise = Promise.resolve(rare.info);
       } else {
         rare.closedPromise = new Promise<CloseInfo>((resolve) => (rare.resolveClosed = resolve));
       }
@@ -854,7 +858,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /** @internal ws emitted 'close': release everything and report the end. */
   closed_(code: number, reason: string): void {
-    if (this.state === CLOSED && this.info !== null) return;
+    if (this.state === CLOSED && this.rare_ !== null && this.rare_.info !== null) return;
     this.state = CLOSED;
     const ws = this.ws;
     ws.off("message", onMessage);
@@ -863,16 +867,16 @@ export class Connection<In, Out> implements Socket<In, Out> {
     ws.off("close", onClose);
     // The 'error' listener stays: ws must never emit an unhandled error.
     tickerFor(this.options)?.delete(this as Connection<unknown, unknown>);
-    const rare = this.rare_;
-    if (rare !== null && rare.closeTimer !== null) {
+    const rare = this.rare;
+    if (rare.closeTimer !== null) {
       clearTimeout(rare.closeTimer);
       rare.closeTimer = null;
     }
     const info: CloseInfo =
-      rare !== null && rare.protocolFailed && code === 1006
+      rare.protocolFailed && code === 1006
         ? { code: rare.closeCode, reason: "" }
         : { code, reason };
-    this.info = info;
+    rare.info = info;
     const dropped = this.tx.discard() + this.tx.rejectWaiters();
     if (dropped > 0) this.countLost(dropped);
     if (this.inbox === null || this.inbox.length === 0) this.rx.close();
@@ -882,7 +886,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       done.close();
     }
     this.errors?.close();
-    if (rare !== null && rare.resolveClosed !== null) {
+    if (rare.resolveClosed !== null) {
       rare.resolveClosed(info);
       rare.resolveClosed = null;
     }
@@ -1021,10 +1025,11 @@ export class Connection<In, Out> implements Socket<In, Out> {
   }
 
   private waitForRoom(): void {
-    if (this.awaitingRoom) return;
-    this.awaitingRoom = true;
-    const onRoom = (this.onRoom ??= () => {
-      this.awaitingRoom = false;
+    const rare = this.rare;
+    if (rare.awaitingRoom) return;
+    rare.awaitingRoom = true;
+    const onRoom = (rare.onRoom ??= () => {
+      rare.awaitingRoom = false;
       this.drainInbox();
     });
     this.rx.whenWritable().then(onRoom, NOOP);
