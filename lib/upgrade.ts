@@ -154,7 +154,8 @@ export class Upgrade {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly socket: Duplex,
-    readonly head: Buffer,
+    /** What the client sent after the request head: for the handshake, then let go. */
+    public head: Buffer,
     private readonly attachment: AttachmentImpl,
   ) {
     this.method = req.method ?? "GET";
@@ -166,7 +167,7 @@ export class Upgrade {
     attachment.pending.add(this);
     const ms = attachment.handshakeTimeout;
     if (ms > 0) {
-      this.timer = setTimeout(this.onTimeout, ms);
+      this.timer = setTimeout(upgradeTimedOut, ms, this);
       this.timer.unref();
     }
   }
@@ -208,6 +209,8 @@ export class Upgrade {
     res.off("finish", this.onFinish);
     this.socket.off("close", this.onSocketClose);
     this.socket.off("error", this.onSocketError);
+    // Let the three closures go: a handler that holds the request keeps this object alive.
+    this.onFinish = this.onSocketClose = this.onSocketError = RELEASED;
     // The 101 is about to go out: make `res` say so, and turn any later answer (an error
     // middleware's 500) into a 1011 close instead of bytes written into the WebSocket stream.
     res.statusCode = 101;
@@ -218,6 +221,7 @@ export class Upgrade {
 
   /** The handshake completed: the connection is tracked until it closes. */
   adopt(connection: LiveConnection, log: Log): void {
+    this.head = NO_HEAD; // ws has it now; a handler holding the request must not keep it
     this.connection = connection;
     this.connectionLog = log;
     this.attachment.track(connection);
@@ -318,7 +322,7 @@ export class Upgrade {
     connection.close(1011, "Internal error").catch(() => connection.terminate());
   }
 
-  private readonly onFinish = (): void => {
+  private onFinish = (): void => {
     if (this.state !== ROUTING) return;
     this.state = ANSWERED;
     this.stop();
@@ -328,7 +332,8 @@ export class Upgrade {
     else s.end();
   };
 
-  private readonly onTimeout = (): void => {
+  /** @internal The handshake timeout (a shared function calls it: no closure per request). */
+  timedOut(): void {
     this.timer = null;
     if (this.state !== ROUTING) return;
     const ms = this.attachment.handshakeTimeout;
@@ -337,14 +342,14 @@ export class Upgrade {
       `Upgrade request ${this.method} ${this.req.url ?? "/"} got no answer within ${ms} ms; answering 503`,
     );
     this.answer(503, `Handshake timed out: the server did not answer within ${ms} ms`);
-  };
+  }
 
-  private readonly onSocketError = (err: Error): void => {
+  private onSocketError = (err: Error): void => {
     this.log.debug(this.remote, `Socket error during the upgrade request: ${err.message}`);
     this.destroy();
   };
 
-  private readonly onSocketClose = (): void => {
+  private onSocketClose = (): void => {
     if (this.state === ROUTING) this.state = GONE;
     this.stop();
   };
@@ -367,6 +372,16 @@ export class Upgrade {
     }
   }
 }
+
+/** What the routing-time listeners of an Upgrade become once they are removed. */
+function RELEASED(): void {}
+
+function upgradeTimedOut(upgrade: Upgrade): void {
+  upgrade.timedOut();
+}
+
+/** `Upgrade.head` once the handshake has used it. */
+const NO_HEAD = Buffer.alloc(0);
 
 /** True when the request arrived on a server that `attach()` was called for. */
 export function attachedServer(req: IncomingMessage): boolean {
