@@ -101,6 +101,22 @@ function checkCapacity(capacity: number): number {
   return capacity;
 }
 
+/**
+ * What `for await` over a channel uses: one small object with shared methods, not two closures
+ * and their context (a handler parked in `for await` keeps it as long as its connection lives).
+ */
+class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
+  constructor(private readonly channel: Channel<T>) {}
+
+  next(): Promise<RecvResult<T>> {
+    return this.channel.recv();
+  }
+
+  return(): Promise<RecvResult<T>> {
+    return Promise.resolve(DONE);
+  }
+}
+
 /** The buffer of every channel that has not buffered anything yet: always empty, never pushed to. */
 const NO_BUFFER: Queue<unknown> = new Queue<unknown>();
 
@@ -305,10 +321,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   protected receiversChanged(_count: number): void {}
 
   [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
-    return {
-      next: () => this.recv(),
-      return: () => Promise.resolve(DONE),
-    };
+    return new ChannelIterator(this);
   }
 
   // ------------------------------------------------------------------ views
