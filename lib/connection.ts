@@ -632,6 +632,12 @@ class Rare {
   onRoom: (() => void) | null = null;
 }
 
+// Bits of `Connection.flags`.
+const PAUSED = 1;
+const CORKED = 2;
+const RAW_KNOWN = 4;
+const RAW = 8;
+
 /** What a connection that never needed its `Rare` part reads (never written). */
 const NOTHING_RARE = Object.freeze(new Rare());
 
@@ -650,7 +656,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
   private tracker: ConnectionTracker | null = null;
   /** Receive side: messages waiting for room or for their schema, in arrival order. */
   private inbox: Queue<In | Inbound<In>> | null = null;
-  private paused = false;
+  /** PAUSED, CORKED, RAW_KNOWN, RAW: four flags in one small integer (see the accessors). */
+  private flags = 0;
   /** Send side: ws writes whose callback has not run yet, and the time of the last progress. */
   private inflight = 0;
   private writeMark = 0;
@@ -658,10 +665,6 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal When (`clock()`) the shared ticker must look at this connection next, or NEVER. */
   due = NEVER;
   private nextPing: number;
-  /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
-  private rawFrames = -1;
-  /** Whether this tick corked the socket (see `corked`). */
-  private corkedNow = false;
   /**
    * Payload handed to ws since the socket was corked this tick. A live socket counts it in
    * `bufferedAmount` too; a socket destroyed under ws (its writes fail a tick later, its
@@ -698,6 +701,35 @@ export class Connection<In, Out> implements Socket<In, Out> {
     }
     this.schedule();
     tickerFor(options)?.add(this as Connection<unknown, unknown>);
+  }
+
+  /** Whether reading from the socket is paused (receive backpressure). */
+  private get paused(): boolean {
+    return (this.flags & PAUSED) !== 0;
+  }
+
+  private set paused(on: boolean) {
+    this.flags = on ? this.flags | PAUSED : this.flags & ~PAUSED;
+  }
+
+  /** Whether this tick corked the socket (see `corked`). */
+  private get corkedNow(): boolean {
+    return (this.flags & CORKED) !== 0;
+  }
+
+  private set corkedNow(on: boolean) {
+    this.flags = on ? this.flags | CORKED : this.flags & ~CORKED;
+  }
+
+  /** Whether ws's Sender takes pre-built frames (no compression): -1 until first needed. */
+  private get rawFrames(): -1 | 0 | 1 {
+    const flags = this.flags;
+    return (flags & RAW_KNOWN) === 0 ? -1 : (flags & RAW) !== 0 ? 1 : 0;
+  }
+
+  private set rawFrames(value: -1 | 0 | 1) {
+    const flags = this.flags & ~(RAW_KNOWN | RAW);
+    this.flags = value === -1 ? flags : value === 1 ? flags | RAW_KNOWN | RAW : flags | RAW_KNOWN;
   }
 
   private get rare(): Rare {
