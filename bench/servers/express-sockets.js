@@ -2,7 +2,8 @@
 // binding as its README shows it. Upgrades are routed through Express before the handshake and
 // the factory's default Origin check runs; default options otherwise (keep-alive pings, write
 // and pong timeouts, buffered channels), logging off like the other contenders.
-// Echo: `for await (m of receiver) await sender.send(m)`. Broadcast: the bound sockets live in
+// Echo: `for await (m of receiver) await sender.send(m)` in the route handler. Broadcast (also
+// the idle-memory scenario): the route hands each socket to a member loop; the sockets live in
 // a Set and `broadcast(set, message)` (frame once, write many) sends to all of them; without
 // that export (an older dist/) it falls back to a loop over `sender.trySend`.
 "use strict";
@@ -41,15 +42,21 @@ const sendToAll =
         for (const s of members) s.sender.trySend(msg);
       };
 
-app.get("/bcast", factory(), async (_req, res) => {
-  const socket = res.locals.socket;
+// The route hands the socket to a member loop and returns, as the README advises for
+// long-lived connections: a route handler that stays pending keeps Express's req and res (and
+// the hidden classes Express gives each of them) alive for the connection's whole life.
+app.get("/bcast", factory(), (_req, res) => {
+  serveMember(res.locals.socket);
+});
+
+async function serveMember(socket) {
   members.add(socket);
   try {
     for await (const seq of socket.receiver) sendToAll(message(String(seq)));
   } finally {
     members.delete(socket);
   }
-});
+}
 
 const server = http.createServer(app);
 const upgrades = lib.attach(server, app, { skipLogging: true });
