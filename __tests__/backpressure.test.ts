@@ -174,6 +174,7 @@ describe("send backpressure", () => {
     let writable = false;
     const w = conn.sender.whenWritable().then(() => (writable = true));
     const ac = new AbortController();
+    const before = conn.sender.send("before"); // the aborted send is withdrawn from between two
     const aborted = conn.sender.send("withdrawn", { signal: ac.signal });
     const kept = conn.sender.send("kept");
     ac.abort(new Error("changed my mind"));
@@ -183,11 +184,12 @@ describe("send backpressure", () => {
     const sent = c.messages.length;
     c.ws.resume();
     await w;
+    await before;
     await kept;
     await conn.sender.send("end");
     const texts = () => c.messages.slice(sent).map((m) => m.data.toString());
     while (!texts().includes("end")) await sleep(5);
     expect(texts()).not.toContain("withdrawn");
-    expect(texts().filter((t) => t.length < 10)).toEqual(["kept", "end"]);
+    expect(texts().filter((t) => t.length < 10)).toEqual(["before", "kept", "end"]);
   });
 });

@@ -58,6 +58,7 @@ import {
 } from "./errors";
 import type { ResolvedOptions } from "./options";
 import { Queue } from "./queue";
+import { WaitList } from "./waitlist";
 import type { CloseInfo, DisconnectRequest, Socket, Transport } from "./socket";
 import type { ConnectionTracker } from "./upgrade";
 
@@ -320,7 +321,8 @@ function tickerFor(o: ConnectionOptions): Ticker | null {
 export class Sender<Out> implements WriteChannel<Out> {
   /** Encoded messages not yet handed to ws, oldest first. Allocated on first use. */
   private outbox: Queue<Outgoing> | null = null;
-  private waiters: Queue<SendWaiter> | null = null;
+  /** Sends waiting for room, oldest first; an aborted one is withdrawn from anywhere in O(1). */
+  private waiters: WaitList<SendWaiter> | null = null;
   private spaceWaiters: (() => void)[] | null = null;
   /** Broadcast frames held among the waiters. */
   private heldFrames = 0;
@@ -394,7 +396,11 @@ export class Sender<Out> implements WriteChannel<Out> {
     if (!this.hasWaiters() && this.accept(frame)) return true;
     if (this.heldFrames >= Math.max(this.capacity, BROADCAST_BACKLOG)) return false;
     this.heldFrames++;
-    (this.waiters ??= new Queue<SendWaiter>()).push({ data: frame, resolve: NOOP, reject: NOOP });
+    (this.waiters ??= new WaitList<SendWaiter>()).push({
+      data: frame,
+      resolve: NOOP,
+      reject: NOOP,
+    });
     return true;
   }
 
@@ -426,12 +432,11 @@ export class Sender<Out> implements WriteChannel<Out> {
   private wait(data: Outgoing, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: SendWaiter = { data, resolve, reject };
-      const waiters = (this.waiters ??= new Queue<SendWaiter>());
+      const waiters = (this.waiters ??= new WaitList<SendWaiter>());
+      const node = waiters.push(waiter);
       if (signal !== undefined) {
         const onAbort = (): void => {
-          // Withdraw: rebuild the queue without this waiter (rare path).
-          const rest = waiters.drain().filter((w) => w !== waiter);
-          for (const w of rest) waiters.push(w);
+          waiters.remove(node); // withdrawn: as if the send had never been made
           reject(signal.reason);
         };
         signal.addEventListener("abort", onAbort, { once: true });
@@ -444,7 +449,6 @@ export class Sender<Out> implements WriteChannel<Out> {
           reject(reason);
         };
       }
-      waiters.push(waiter);
     });
   }
 

@@ -31,6 +31,11 @@ export class WaitList<W> {
     return node;
   }
 
+  /** The oldest value, left in place; undefined when empty. */
+  peek(): W | undefined {
+    return this.head?.value;
+  }
+
   /** Removes and returns the oldest value; the caller checks `length` first. */
   shift(): W {
     const node = this.head as WaitNode<W>;
