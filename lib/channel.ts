@@ -12,6 +12,7 @@
 // and no sender waits; while senders wait the buffer is full. Queues of waiting senders are
 // bounded by their callers (each holds one pending promise); the buffer never exceeds capacity.
 
+import { abortable } from "./abort";
 import { ChannelClosedError } from "./errors";
 import { Queue } from "./queue";
 import { WaitList, type WaitNode } from "./waitlist";
@@ -178,21 +179,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     return new Promise<void>((resolve, reject) => {
       const waiter: SendWaiter<T> = { value, resolve, reject };
       const node = (this.senders ??= new WaitList()).push(waiter);
-      if (signal !== undefined) {
-        const onAbort = (): void => {
-          this.senders?.remove(node);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.resolve = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        waiter.reject = (reason) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(reason);
-        };
-      }
+      if (signal !== undefined) abortable(waiter, signal, () => this.senders?.remove(node));
     });
   }
 
@@ -204,21 +191,11 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     return new Promise<void>((resolve, reject) => {
       const waiter: SpaceWaiter = { resolve, reject };
       if (signal !== undefined) {
-        const onAbort = (): void => {
+        abortable(waiter, signal, () => {
           const waiters = this.spaceWaiters;
           const i = waiters === null ? -1 : waiters.indexOf(waiter);
           if (i >= 0) waiters?.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.resolve = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        waiter.reject = (reason) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(reason);
-        };
+        });
       }
       (this.spaceWaiters ??= []).push(waiter);
     });

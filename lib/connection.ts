@@ -47,6 +47,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { RawData, WebSocket } from "ws";
+import { abortable } from "./abort";
 import { Channel, type OpOptions, type ReadChannel, type WriteChannel } from "./channel";
 import type { Codec } from "./codec";
 import {
@@ -434,21 +435,7 @@ export class Sender<Out> implements WriteChannel<Out> {
       const waiter: SendWaiter = { data, resolve, reject };
       const waiters = (this.waiters ??= new WaitList<SendWaiter>());
       const node = waiters.push(waiter);
-      if (signal !== undefined) {
-        const onAbort = (): void => {
-          waiters.remove(node); // withdrawn: as if the send had never been made
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.resolve = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        waiter.reject = (reason) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(reason);
-        };
-      }
+      if (signal !== undefined) abortable(waiter, signal, () => waiters.remove(node));
     });
   }
 
