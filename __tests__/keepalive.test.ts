@@ -57,6 +57,62 @@ describe("keep-alive", () => {
     expect(c.ws.readyState).toBe(c.ws.OPEN);
   });
 
+  it("times a client out pongWait after the last ping it answered, not after its first", async () => {
+    const s = await serve({ pingPeriod: 40, pongWait: 200 });
+    const c = await client(s.url, { autoPong: false });
+    const conn = await s.nextConnection();
+    let answering = true;
+    let lastAnswered = 0;
+    let pings = 0;
+    c.ws.on("ping", (data: Buffer) => {
+      pings++;
+      if (!answering) return;
+      c.ws.pong(data);
+      lastAnswered = Date.now();
+    });
+    // Answer for 600 ms, three times pongWait: the connection must stay up all along.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(conn.done.length).toBe(0);
+    expect(pings).toBeGreaterThanOrEqual(8);
+    answering = false;
+    await conn.done.recv();
+    const after = Date.now() - lastAnswered;
+    // pongWait after the last answered ping (give or take a sweep), not later than one ping
+    // period past that.
+    expect(after).toBeGreaterThanOrEqual(200 - 40 - 10);
+    expect(after).toBeLessThan(200 + 40 + 200);
+    const e = await nextError(conn);
+    expect((e as TimeoutError).code).toBe("ERR_PONG_TIMEOUT");
+  });
+
+  it("with pings off, a client's own pings keep it alive, and its silence still ends it", async () => {
+    const s = await serve({ pingPeriod: 0, pongWait: 120 });
+    const c = await client(s.url);
+    const conn = await s.nextConnection();
+    const pinging = setInterval(() => c.ws.ping(), 20);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(conn.done.length).toBe(0);
+      expect(c.ws.readyState).toBe(c.ws.OPEN);
+    } finally {
+      clearInterval(pinging);
+    }
+    const stopped = Date.now();
+    await conn.done.recv();
+    // Between pongWait and twice that after the last frame (the ticker samples the socket).
+    expect(Date.now() - stopped).toBeLessThan(2 * 120 + 150);
+    expect(((await nextError(conn)) as TimeoutError).code).toBe("ERR_PONG_TIMEOUT");
+  });
+
+  it("listens for neither 'ping' nor 'pong' on the WebSocket (pongs are seen in its byte count)", async () => {
+    const s = await serve({ pingPeriod: 30, pongWait: 150 });
+    await client(s.url);
+    const conn = await s.nextConnection();
+    expect(conn.ws.listenerCount("ping")).toBe(0);
+    expect(conn.ws.listenerCount("pong")).toBe(0);
+    expect(conn.ws.eventNames().sort()).toEqual(["close", "error", "message"]);
+  });
+
   it("keeps a client that answers pings alive past pongWait", async () => {
     const s = await serve({ pingPeriod: 30, pongWait: 150 });
     const c = await client(s.url);

@@ -107,7 +107,7 @@ type Outgoing = string | Buffer | Frame;
 /** The parts of ws's WebSocket we reach into: the per-socket Sender, for pre-built frames. */
 interface WsInternals {
   _sender?: { sendFrame?(list: readonly Buffer[], cb?: (err?: Error) => void): void };
-  _socket?: { cork(): void; uncork(): void } | null;
+  _socket?: { cork(): void; uncork(): void; readonly bytesRead: number } | null;
 }
 
 /**
@@ -210,11 +210,6 @@ function describeError(err: unknown): string {
 
 function onMessage(this: BoundWebSocket, data: RawData, isBinary: boolean): void {
   this[kConnection]?.receive(toBuffer(data), isBinary);
-}
-
-function onPingOrPong(this: BoundWebSocket): void {
-  const c = this[kConnection];
-  if (c !== undefined) c.lastHeard = clock();
 }
 
 function onError(this: BoundWebSocket, err: Error): void {
@@ -635,7 +630,13 @@ const NOTHING_RARE = Object.freeze(new Rare());
 /** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
 export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal */ state = OPEN;
-  /** @internal Time of the last frame from the client (any kind). */ lastHeard: number;
+  /**
+   * @internal When the client was last heard: the time of its last message, or a lower bound on
+   * the time of its last control frame (see `heard()`).
+   */
+  lastHeard: number;
+  /** The socket's bytesRead at the ticker's last look, modulo 2^30 (a Smi, never boxed). */
+  private heardBytes = 0;
   private readonly rx: Channel<In>;
   private readonly tx: Sender<Out>;
   private errors: Channel<Error> | null = null;
@@ -677,12 +678,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.nextPing = options.pingPeriod > 0 ? now + options.pingPeriod : NEVER;
     const bound = ws as BoundWebSocket;
     bound[kConnection] = this as Connection<unknown, unknown>;
+    // No 'ping' or 'pong' listeners: the ticker sees pongs in the socket's byte count (heard()).
+    // Two more event names would also grow every WebSocket's listener table by about 100 bytes.
     ws.on("message", onMessage);
-    if (options.pongWait > 0) {
-      // Any frame from the client is life; without a read deadline nobody needs to know.
-      ws.on("ping", onPingOrPong);
-      ws.on("pong", onPingOrPong);
-    }
     ws.on("error", onError);
     ws.on("close", onClose);
     if (ws.readyState !== ws.OPEN) {
@@ -690,6 +688,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       if (ws.readyState === ws.CLOSED) this.closed_(1006, "");
       return;
     }
+    if (options.pongWait > 0) this.heardBytes = this.bytesRead();
     this.schedule();
     tickerFor(options)?.add(this as Connection<unknown, unknown>);
   }
@@ -885,8 +884,6 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.state = CLOSED;
     const ws = this.ws;
     ws.off("message", onMessage);
-    ws.off("ping", onPingOrPong);
-    ws.off("pong", onPingOrPong);
     ws.off("close", onClose);
     // The 'error' listener stays: ws must never emit an unhandled error.
     tickerFor(this.options)?.delete(this as Connection<unknown, unknown>);
@@ -1268,6 +1265,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   tick(afterIo: boolean, now: number): void {
     if (this.state === CLOSED) return;
     const o = this.options;
+    if (o.pongWait > 0) this.heard(now);
     if (!afterIo && this.deadlinePassed(now)) {
       this.due = NEVER; // the verdict decides what comes next
       setImmediate(onVerdict, this);
@@ -1294,6 +1292,30 @@ export class Connection<In, Out> implements Socket<In, Out> {
       if (this.state === OPEN && this.ws.readyState === this.ws.OPEN) this.ws.ping();
     }
     this.schedule();
+  }
+
+  /**
+   * Pongs (and the client's pings) are seen as growth of the socket's byte count since the
+   * ticker last looked, not through 'pong' listeners. The ticker looks at every ping it sends,
+   * so bytes that arrived since the last look came after the last ping: its time is a lower
+   * bound on when the client was heard, at most one round trip early for a pong. As in Martini,
+   * a client that answers pings is never timed out; one that stopped answering is timed out
+   * pongWait after the last ping it answered. Without pings (pingPeriod 0), growth counts as
+   * heard now, so a silent client is timed out between pongWait and twice that after its last
+   * control frame (its messages are timed exactly, in `receive`).
+   */
+  private heard(now: number): void {
+    const bytes = this.bytesRead();
+    if (bytes === this.heardBytes) return;
+    this.heardBytes = bytes;
+    const o = this.options;
+    const since = o.pingPeriod > 0 ? this.nextPing - o.pingPeriod : now;
+    if (since > this.lastHeard) this.lastHeard = since;
+  }
+
+  private bytesRead(): number {
+    const socket = (this.ws as unknown as WsInternals)._socket;
+    return socket ? socket.bytesRead & 0x3fffffff : this.heardBytes;
   }
 
   private deadlinePassed(now: number): boolean {
