@@ -24,6 +24,14 @@ import {
 
 const quiet = { skipLogging: true } as const;
 
+async function waitFor(check: () => boolean, ms = 2000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 let served: Served | null = null;
 afterEach(async () => {
   await served?.close();
@@ -280,6 +288,32 @@ describe("the bound connection", () => {
       expect.stringMatching(/^\[sockets\] \[Info\] \[127\.0\.0\.1:\d+\] Connection established$/),
     );
     ws.terminate();
+  });
+
+  it("names the client by address in lines logged after it left (a failed handler, the close)", async () => {
+    // The attachment logs nothing here: the route's log alone must keep the address, which
+    // the socket no longer tells once it is closed.
+    const log = captureLog();
+    const app = express();
+    app.get(
+      "/ws",
+      sockets.messages({ logger: log.logger, logLevel: "debug" }),
+      async (_req, res) => {
+        await res.locals.socket.done.recv();
+        throw new Error("after the client left");
+      },
+    );
+    served = await serve(app);
+    const ws = await open(served.url("/ws"));
+    const port = (ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+    ws.close(1000);
+    await closed(ws);
+    const name = `[127.0.0.1:${port}]`;
+    await waitFor(() => log.lines.some((l) => l.includes("Handler failed")));
+    for (const pattern of [/closed 1000/, /Handler failed/]) {
+      const line = log.lines.find((l) => pattern.test(l));
+      expect(line).toContain(name);
+    }
   });
 
   it("accepts the handshake of a client speaking version 8", async () => {

@@ -187,10 +187,12 @@ function handle<In, Out>(
     upgrade.abandon();
     return;
   }
-  const connection = bind(ws, f.codec, f.options, upgrade.remote);
+  // The address only names the client in log lines: a route that logs nothing keeps none.
+  const remote = f.options.log.enabled("error") ? upgrade.remote : "";
+  const connection = bind(ws, f.codec, f.options, remote);
   upgrade.adopt(connection, f.options.log);
   (res.locals ??= {}).socket = connection; // Express creates locals; a bare router may not
-  f.options.log.info(upgrade.remote, "Connection established");
+  f.options.log.info(remote, "Connection established");
   next();
 }
 

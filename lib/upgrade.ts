@@ -140,8 +140,13 @@ function remoteOf(req: IncomingMessage): string {
 export class Upgrade {
   /** The client's original method (the app sees GET). */
   readonly method: string;
-  /** Where the request came from, for log lines. */
-  readonly remote: string;
+  /**
+   * "address:port" for log lines. Read from the socket (which makes Node cache the peer address
+   * on it) at once when the attachment logs, since a line may come after the socket has closed;
+   * otherwise only when a factory's log asks for it, while the socket is alive. A server that
+   * logs nothing keeps neither string per connection.
+   */
+  private remote_: string | undefined;
   private state = ROUTING;
   private timer: NodeJS.Timeout | null = null;
   private connection: LiveConnection | null = null;
@@ -159,7 +164,7 @@ export class Upgrade {
     private readonly attachment: AttachmentImpl,
   ) {
     this.method = req.method ?? "GET";
-    this.remote = remoteOf(req);
+    if (attachment.log.enabled("error")) this.remote_ = remoteOf(req);
     socket.on("error", this.onSocketError);
     socket.on("close", this.onSocketClose);
     res.on("finish", this.onFinish);
@@ -170,6 +175,11 @@ export class Upgrade {
       this.timer = setTimeout(upgradeTimedOut, ms, this);
       this.timer.unref();
     }
+  }
+
+  /** Where the request came from, for log lines. */
+  get remote(): string {
+    return (this.remote_ ??= remoteOf(this.req));
   }
 
   /** The attachment's log (for lines that are not about one factory). */
