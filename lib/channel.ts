@@ -78,11 +78,25 @@ interface SendWaiter<T> {
   reject(reason: unknown): void;
 }
 
+/**
+ * What waits in a channel's receivers: a waiter (select's, or a recv with a signal, which can be
+ * withdrawn), or the bare resolve of a recv that nothing can withdraw (an idle handler parked in
+ * `for await` then costs the channel one list node and no more).
+ */
+type Parked<T> = RecvWaiter<T> | Resolve<T>;
+/** A method's type, so that it is bivariant like `RecvWaiter.deliver` (a Channel<T> is a Channel<unknown>). */
+type Resolve<T> = { resolve(result: RecvResult<T>): void }["resolve"];
+
+function deliver<T>(parked: Parked<T>, result: RecvResult<T>): void {
+  if (typeof parked === "function") parked(result);
+  else parked.deliver(result);
+}
+
 /** Where a parked receive waits, kept on the waiter so `kUnpark` finds it in O(1). */
 const kNode: unique symbol = Symbol("express-sockets.waitNode");
 
 interface LinkedRecvWaiter<T> extends RecvWaiter<T> {
-  [kNode]?: WaitNode<RecvWaiter<T>>;
+  [kNode]?: WaitNode<Parked<T>>;
 }
 
 interface SpaceWaiter {
@@ -129,7 +143,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   // Waiting senders and parked receivers, in arrival order; unbounded by design (each holds a
   // caller's pending promise, so callers bound them), hence O(1) shift and withdrawal.
   private senders: WaitList<SendWaiter<T>> | null = null;
-  private receivers: WaitList<RecvWaiter<T>> | null = null;
+  private receivers: WaitList<Parked<T>> | null = null;
   private spaceWaiters: SpaceWaiter[] | null = null;
   private isClosed = false;
   private readView: ReadView<T> | undefined = undefined;
@@ -159,8 +173,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (this.isClosed) return false;
     const receivers = this.receivers;
     if (receivers !== null && receivers.length > 0) {
-      const waiter = receivers.shift();
-      waiter.deliver({ value, done: false });
+      deliver(receivers.shift(), { value, done: false });
       this.receiversChanged(receivers.length);
       return true;
     }
@@ -245,7 +258,8 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (ready !== undefined) return Promise.resolve(ready);
     return new Promise<RecvResult<T>>((resolve, reject) => {
       if (signal === undefined) {
-        this.parkWaiter({ deliver: resolve });
+        // Nothing can withdraw it: park the promise's own resolve, no waiter object around it.
+        this.park(resolve);
         return;
       }
       const onAbort = (): void => {
@@ -275,10 +289,15 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   }
 
   private parkWaiter(waiter: LinkedRecvWaiter<T>): void {
+    waiter[kNode] = this.park(waiter);
+  }
+
+  private park(parked: Parked<T>): WaitNode<Parked<T>> {
     const receivers = (this.receivers ??= new WaitList());
-    waiter[kNode] = receivers.push(waiter);
+    const node = receivers.push(parked);
     this.receiversChanged(receivers.length);
     this.notifySpace();
+    return node;
   }
 
   private unparkWaiter(waiter: LinkedRecvWaiter<T>): void {
@@ -329,7 +348,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     if (receivers !== null && receivers.length > 0) {
       // Parked receivers imply an empty buffer: they are done.
       this.receivers = null;
-      for (const r of receivers.drain()) r.deliver(DONE);
+      for (const r of receivers.drain()) deliver(r, DONE);
       this.receiversChanged(0);
     }
   }
