@@ -22,6 +22,7 @@ import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
 import { ChannelClosedError } from "./errors";
 import { wantsWebSocket } from "./handshake";
 import { checkTime } from "./options";
+import { declareShape, kOwner, type ResponseOwner } from "./shape";
 
 /** Options of `attach()`. */
 export interface AttachOptions {
@@ -95,7 +96,6 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 /** Longest request path echoed back in a 404 body. */
 const MAX_ECHOED_PATH = 200;
 
-const kUpgrade = Symbol("express-sockets.upgrade");
 const kAttached = Symbol("express-sockets.attached");
 
 /** Where one upgrade request stands. States only move forward, from ROUTING. */
@@ -137,7 +137,7 @@ function remoteOf(req: IncomingMessage): string {
  * One upgrade request on its way through the app. Factories find it on the request through
  * `upgradeOf(req)` and claim it; the attachment answers it when nobody does.
  */
-export class Upgrade {
+export class Upgrade implements ResponseOwner {
   /** The client's original method (the app sees GET). */
   readonly method: string;
   /**
@@ -151,6 +151,8 @@ export class Upgrade {
   private timer: NodeJS.Timeout | null = null;
   private connection: LiveConnection | null = null;
   private lateReported = false;
+  /** Set once the socket is handed to the handshake: `res` no longer answers anything. */
+  private handedOver = false;
   private internalClosed = false;
   /** The factory's log, for lines about the connection once it is bound. */
   private connectionLog: Log | null = null;
@@ -201,6 +203,11 @@ export class Upgrade {
     return this.state === ROUTING && !this.res.headersSent && !this.res.writableEnded;
   }
 
+  /** @internal True once the response was handed over to the handshake (see shape.ts). */
+  get inert(): boolean {
+    return this.handedOver;
+  }
+
   /** True once a factory completed the handshake: the socket belongs to a connection. */
   get upgraded(): boolean {
     return this.state === UPGRADED;
@@ -221,11 +228,11 @@ export class Upgrade {
     this.socket.off("error", this.onSocketError);
     // Let the three closures go: a handler that holds the request keeps this object alive.
     this.onFinish = this.onSocketClose = this.onSocketError = RELEASED;
-    // The 101 is about to go out: make `res` say so, and turn any later answer (an error
-    // middleware's 500) into a 1011 close instead of bytes written into the WebSocket stream.
+    // The 101 is about to go out: make `res` say so (headersSent is true from now on), and
+    // turn any later answer (an error middleware's 500) into a 1011 close instead of bytes
+    // written into the WebSocket stream: the response methods declared by shape.ts see this.
     res.statusCode = 101;
-    Object.defineProperty(res, "headersSent", HEADERS_SENT);
-    Object.assign(res, INERT_RESPONSE);
+    this.handedOver = true;
     return true;
   }
 
@@ -307,7 +314,7 @@ export class Upgrade {
    * habitual `res.end()`) cannot reach the client and is ignored, as it is once the connection
    * has closed.
    */
-  /** @internal Called by the inert response methods (INERT_RESPONSE). */
+  /** @internal Called by the response methods declared in shape.ts once `inert`. */
   lateAnswer(): void {
     if (this.lateReported) return;
     this.lateReported = true;
@@ -401,40 +408,9 @@ export function attachedServer(req: IncomingMessage): boolean {
 
 /** The upgrade a request belongs to, if it came through `attach()`. */
 export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
-  return (req as { [kUpgrade]?: Upgrade })[kUpgrade];
+  const owner = (req as { [kOwner]?: ResponseOwner })[kOwner];
+  return owner instanceof Upgrade ? owner : undefined;
 }
-
-// What `res` becomes once its socket is upgraded. Shared functions that find their Upgrade
-// through the request, not closures per response: per-instance functions would give every
-// response its own hidden classes and keep the handshake's context alive (about 3 KB each).
-const HEADERS_SENT: PropertyDescriptor = Object.freeze({
-  configurable: true,
-  get: function headersSentAfterUpgrade(): boolean {
-    return true;
-  },
-});
-
-function lateAnswerOn(res: ServerResponse): void {
-  upgradeOf(res.req)?.lateAnswer();
-}
-
-const INERT_RESPONSE = Object.freeze({
-  writeHead(this: ServerResponse): ServerResponse {
-    lateAnswerOn(this);
-    return this;
-  },
-  write(this: ServerResponse): boolean {
-    lateAnswerOn(this);
-    return false;
-  },
-  end(this: ServerResponse): ServerResponse {
-    lateAnswerOn(this);
-    return this;
-  },
-  flushHeaders(this: ServerResponse): void {
-    lateAnswerOn(this);
-  },
-});
 
 class AttachmentImpl implements Attachment, ConnectionTracker {
   readonly log: Log;
@@ -475,7 +451,7 @@ class AttachmentImpl implements Attachment, ConnectionTracker {
       upgrade.answer(503, "Server is shutting down", { "Retry-After": "1" });
       return;
     }
-    (req as { [kUpgrade]?: Upgrade })[kUpgrade] = upgrade;
+    declareShape(req, res, this.app, upgrade);
     // A WebSocket upgrade runs as a GET so `app.get` routes match (the factory answers 405 to
     // the original method). Other protocols (h2c...) keep their method: the app answers them
     // as the plain HTTP requests they also are.
