@@ -1,4 +1,4 @@
-// Contender "express-sockets messages" / "express-sockets json" (--mode=messages|json): the
+// Contender "express-sockets messages" / "json" / "bytes" (--mode=messages|json|bytes): the
 // binding as its README shows it. Upgrades are routed through Express before the handshake and
 // the factory's default Origin check runs; default options otherwise (keep-alive pings, write
 // and pong timeouts, buffered channels), logging off like the other contenders.
@@ -15,16 +15,18 @@ const lib = require(process.env.BENCH_DIST || "../../dist");
 const { broadcastPayload, parseArgs, serve } = require("./common");
 
 const args = parseArgs();
-const mode = args.mode === "json" ? "json" : "messages";
+const mode = ["json", "bytes"].includes(args.mode) ? args.mode : "messages";
 const bcastSize = Number(args["bcast-size"] ?? 64);
 const options = { skipLogging: true };
 const factory = () =>
-  mode === "json" ? lib.sockets.json(undefined, options) : lib.sockets.messages(options);
+  mode === "json" ? lib.sockets.json(undefined, options) : lib.sockets[mode](options);
 // A json broadcast is {"b":"<payload>"}: 8 bytes around the payload, the same size on the wire.
 const message =
   mode === "json"
     ? (seq) => ({ b: broadcastPayload(seq, bcastSize - 8) })
-    : (seq) => broadcastPayload(seq, bcastSize);
+    : mode === "bytes"
+      ? (seq) => Buffer.from(broadcastPayload(seq, bcastSize))
+      : (seq) => broadcastPayload(seq, bcastSize);
 
 const app = express();
 app.get("/", (_req, res) => res.send("ok"));

@@ -2,6 +2,9 @@
 // this stack. Upgrades skip Express: the `upgrade` listener checks the path itself, and
 // `verifyClient` does the same Origin check as the other contenders. Echo sends the received
 // Buffer back as it came; broadcast is the naive loop `for (c of clients) c.send(msg)`.
+// `--echo=text` / `--echo=json` (the floors of `sockets.messages()` / `sockets.json()`): echo
+// decodes each message to a string (and parses it) and sends the string (re-serialised) back,
+// the work those routes' types require and nothing else.
 "use strict";
 
 const http = require("node:http");
@@ -11,6 +14,7 @@ const { broadcastPayload, parseArgs, serve, sameOrigin } = require("./common");
 
 const args = parseArgs();
 const bcastSize = Number(args["bcast-size"] ?? 64);
+const echoMode = args.echo ?? "buffer";
 
 const app = express();
 app.get("/", (_req, res) => res.send("ok"));
@@ -20,9 +24,13 @@ const verifyClient = ({ origin, req }) => sameOrigin(origin, req.headers.host);
 const echo = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
 const bcast = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
 
-echo.on("connection", (ws) => {
-  ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
-});
+const onEcho = {
+  buffer: (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })),
+  text: (ws) => ws.on("message", (data) => ws.send(data.toString())),
+  json: (ws) => ws.on("message", (data) => ws.send(JSON.stringify(JSON.parse(data.toString())))),
+}[echoMode];
+if (!onEcho) throw new Error(`--echo must be buffer, text or json, got ${echoMode}`);
+echo.on("connection", onEcho);
 
 bcast.on("connection", (ws) => {
   ws.on("message", (data) => {
