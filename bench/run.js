@@ -830,7 +830,7 @@ async function main() {
   // --compare=<dir>[,<dir>...]: the express-sockets contenders again, from other builds
   // (prototype fixes), in the same run: before and after side by side.
   for (const dir of args.compare ? args.compare.split(",") : []) {
-    for (const mode of ["messages", "json"]) {
+    for (const mode of ["messages", "json", "bytes"]) {
       CONTENDERS.push({
         name: `express-sockets ${mode} @${path.basename(path.dirname(path.resolve(dir)))}`,
         family: "express-sockets",
@@ -838,6 +838,7 @@ async function main() {
         serverArgs: [`--mode=${mode}`],
         env: { BENCH_DIST: path.resolve(dir) },
         client: "ws",
+        echoOnly: mode === "bytes",
         note: `as express-sockets ${mode}, built from ${dir}`,
       });
     }
