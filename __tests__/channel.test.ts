@@ -500,6 +500,40 @@ describe("[kPark] / [kUnpark] (select's hooks)", () => {
     expect(waiter.deliver).not.toHaveBeenCalled();
   });
 
+  it("a lone waiter, then more: served in order, and any of them can be withdrawn", () => {
+    // The first parked receiver is held alone; a second one moves it into a list.
+    const ch = new Channel<number>();
+    const got: string[] = [];
+    const waiter = (name: string) => ({
+      deliver: (r: RecvResult<number>) => got.push(`${name}:${String(r.value)}`),
+    });
+    const a = waiter("a");
+    const b = waiter("b");
+    const c = waiter("c");
+    ch[kPark](a);
+    ch[kPark](b);
+    ch[kPark](c);
+    ch[kUnpark](a); // the one that was alone, now first in the list
+    expect(ch.trySend(1)).toBe(true);
+    ch[kPark](a);
+    ch[kUnpark](c);
+    expect(ch.trySend(2)).toBe(true);
+    expect(ch.trySend(3)).toBe(false); // nobody left
+    expect(got).toEqual(["b:1", "a:2"]);
+  });
+
+  it("a lone waiter withdrawn leaves the channel with no receiver", async () => {
+    const ch = new Channel<number>();
+    const w = { deliver: jest.fn() };
+    ch[kPark](w);
+    ch[kUnpark](w);
+    expect(ch.trySend(1)).toBe(false);
+    const r = ch.recv(); // a bare recv parks alone after it
+    expect(ch.trySend(2)).toBe(true);
+    expect(await r).toEqual({ value: 2, done: false });
+    expect(w.deliver).not.toHaveBeenCalled();
+  });
+
   it("a parked waiter gets done when the channel closes", () => {
     const ch = new Channel<number>();
     const deliver = jest.fn();

@@ -143,7 +143,9 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   // Waiting senders and parked receivers, in arrival order; unbounded by design (each holds a
   // caller's pending promise, so callers bound them), hence O(1) shift and withdrawal.
   private senders: WaitList<SendWaiter<T>> | null = null;
-  private receivers: WaitList<Parked<T>> | null = null;
+  // One parked receiver is kept as it is; a list is made only for a second one. An idle
+  // connection's receiver (a handler parked in for-await) then costs no list and no node.
+  private receivers: Parked<T> | WaitList<Parked<T>> | null = null;
   private spaceWaiters: SpaceWaiter[] | null = null;
   private isClosed = false;
   private readView: ReadView<T> | undefined = undefined;
@@ -171,10 +173,10 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
 
   trySend(value: T): boolean {
     if (this.isClosed) return false;
-    const receivers = this.receivers;
-    if (receivers !== null && receivers.length > 0) {
-      deliver(receivers.shift(), { value, done: false });
-      this.receiversChanged(receivers.length);
+    const parked = this.shiftParked();
+    if (parked !== undefined) {
+      deliver(parked, { value, done: false });
+      this.receiversChanged(this.parkedCount());
       return true;
     }
     if (this.buffer.length < this.capacity) {
@@ -216,7 +218,7 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
 
   private writableNow(): boolean {
     return (
-      (this.receivers !== null && this.receivers.length > 0) ||
+      this.parkedCount() > 0 ||
       (this.buffer.length < this.capacity && (this.senders === null || this.senders.length === 0))
     );
   }
@@ -289,20 +291,58 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   }
 
   private parkWaiter(waiter: LinkedRecvWaiter<T>): void {
-    waiter[kNode] = this.park(waiter);
+    waiter[kNode] = this.park(waiter) ?? undefined;
   }
 
-  private park(parked: Parked<T>): WaitNode<Parked<T>> {
-    const receivers = (this.receivers ??= new WaitList());
-    const node = receivers.push(parked);
-    this.receiversChanged(receivers.length);
+  /** Parks a receiver last in line; its list node, or null while it is the only one. */
+  private park(parked: Parked<T>): WaitNode<Parked<T>> | null {
+    const current = this.receivers;
+    let node: WaitNode<Parked<T>> | null = null;
+    if (current === null) {
+      this.receivers = parked;
+    } else {
+      let list: WaitList<Parked<T>>;
+      if (current instanceof WaitList) {
+        list = current;
+      } else {
+        // A second receiver: the first moves into a list, keeping its place and its node.
+        list = new WaitList();
+        const first = list.push(current);
+        if (typeof current !== "function") (current as LinkedRecvWaiter<T>)[kNode] = first;
+        this.receivers = list;
+      }
+      node = list.push(parked);
+    }
+    this.receiversChanged(this.parkedCount());
     this.notifySpace();
     return node;
+  }
+
+  private parkedCount(): number {
+    const r = this.receivers;
+    return r === null ? 0 : r instanceof WaitList ? r.length : 1;
+  }
+
+  /** Takes the receiver parked first, if any. */
+  private shiftParked(): Parked<T> | undefined {
+    const r = this.receivers;
+    if (r === null) return undefined;
+    if (!(r instanceof WaitList)) {
+      this.receivers = null;
+      return r;
+    }
+    return r.length > 0 ? r.shift() : undefined;
   }
 
   private unparkWaiter(waiter: LinkedRecvWaiter<T>): void {
     const receivers = this.receivers;
     if (receivers === null) return;
+    if (receivers === waiter) {
+      this.receivers = null;
+      this.receiversChanged(0);
+      return;
+    }
+    if (!(receivers instanceof WaitList)) return;
     const node = waiter[kNode];
     // The node is only ours if the waiter was last parked here; a waiter parked on several
     // channels at once is found by value instead.
@@ -342,13 +382,15 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
     const receivers = this.receivers;
     const spaceWaiters = this.spaceWaiters;
     this.senders = null;
+    this.receivers = null;
     this.spaceWaiters = null;
     if (senders !== null) for (const s of senders.drain()) s.reject(new ChannelClosedError());
     if (spaceWaiters !== null) for (const w of spaceWaiters) w.reject(new ChannelClosedError());
-    if (receivers !== null && receivers.length > 0) {
+    const parked =
+      receivers === null ? [] : receivers instanceof WaitList ? receivers.drain() : [receivers];
+    if (parked.length > 0) {
       // Parked receivers imply an empty buffer: they are done.
-      this.receivers = null;
-      for (const r of receivers.drain()) deliver(r, DONE);
+      for (const r of parked) deliver(r, DONE);
       this.receiversChanged(0);
     }
   }
