@@ -58,6 +58,7 @@ const CONTENDERS = [
     name: "ws",
     server: "ws.js",
     client: "ws",
+    heldRoute: true,
     note: "raw ws on the Express app's http server: path check in the upgrade listener, Origin via verifyClient; echo returns the received Buffer; broadcast is a naive send loop",
   },
   {
@@ -84,6 +85,7 @@ const CONTENDERS = [
     server: "express-sockets.js",
     serverArgs: ["--mode=messages"],
     client: "ws",
+    heldRoute: true,
     note: "sockets.messages(): routed through Express before the handshake, default allowedOrigin; echo is `for await (m of receiver) await sender.send(m)`; broadcast via broadcast() when exported",
     available: bindingAvailable,
   },
@@ -93,6 +95,7 @@ const CONTENDERS = [
     server: "express-sockets.js",
     serverArgs: ["--mode=json"],
     client: "ws",
+    heldRoute: true,
     note: "sockets.json(): every message parsed and re-serialised",
     available: bindingAvailable,
   },
@@ -290,6 +293,7 @@ async function fanoutRound(contender) {
     await gen.request("broadcast", { times: 5, timeoutMs: 5000, budgetMs: 5000 }, 10000);
     await gen.request("close-all", { timeoutMs: 5000 }, 10000);
     await waitForConnections(server, 0);
+    const held = contender.heldRoute ? await heldMemory(contender, { server, gen, common }) : {};
     const before = await server.request("mem");
     const connected = await gen.request(
       "connect",
@@ -312,11 +316,34 @@ async function fanoutRound(contender) {
       rssPerConn: per("rss"),
       heapPerConn: per("heapUsed"),
       externalPerConn: per("external"),
+      ...held,
       rssBefore: before.mem.rss,
       rssAfter: after.mem.rss,
       serverConnections: after.connections,
     };
   });
+}
+
+/**
+ * Memory per connection held in a registry with nothing reading it (route /held): what the
+ * library itself costs per open connection, without the reader (a listener, an event handler, a
+ * parked loop) that the broadcast route gives each one. Only for contenders with that route.
+ */
+async function heldMemory(contender, { server, gen, common }) {
+  const o = P.fanout;
+  const route = { ...common, route: "/held" };
+  await gen.request("connect", { ...route, conns: o.warmConns, concurrency: 10 }, 30000);
+  await gen.request("close-all", { timeoutMs: 5000 }, 10000);
+  await waitForConnections(server, 0);
+  const before = await server.request("mem");
+  await gen.request("connect", { ...route, conns: o.conns, concurrency: o.concurrency }, 120000);
+  await waitForConnections(server, o.conns);
+  await sleep(200);
+  const after = await server.request("mem");
+  await gen.request("close-all", { timeoutMs: 10000 }, 30000);
+  await waitForConnections(server, 0);
+  const per = (k) => (after.mem[k] - before.mem[k]) / o.conns;
+  return { heldRssPerConn: per("rss"), heldHeapPerConn: per("heapUsed") };
 }
 
 /** Waits (bounded) until the server reports `n` open connections. */
@@ -569,6 +596,16 @@ function targets(summaries) {
     out.push({
       who,
       ...check(
+        "held without a reader: heap/conn ≤ 1.3 × ws",
+        get("fanout", "heldHeapPerConn"),
+        ref("fanout", "heldHeapPerConn", "ws"),
+        "lower",
+        1.3,
+      ),
+    });
+    out.push({
+      who,
+      ...check(
         "RSS/conn ≤ 0.5 × socket.io",
         get("fanout", "rssPerConn"),
         ref("fanout", "rssPerConn", "socket.io"),
@@ -687,6 +724,34 @@ function markdown(report) {
         { key: "connectMs", label: `ms to open ${f.conns}`, format: fmt.int },
       ]),
     );
+    const held = Object.fromEntries(
+      Object.entries(s.fanout).filter(([, v]) => Number.isFinite(v.heldHeapPerConn)),
+    );
+    if (Object.keys(held).length > 0) {
+      out.push("", "### Held without a reader", "");
+      out.push(
+        `The same measure for ${f.conns} connections to a route that only keeps each connection in a registry until it closes, with nothing reading it: what the library holds per connection, without the per-connection reader of the broadcast route (ws: the server's client set; express-sockets: a Set of sockets, each removed when its \`done\` channel reports the close).`,
+        "",
+      );
+      out.push(
+        table(held, [
+          {
+            key: "heldRssPerConn",
+            label: "RSS KiB/conn",
+            format: fmt.kib,
+            better: "lower",
+            ratio: true,
+          },
+          {
+            key: "heldHeapPerConn",
+            label: "heap KiB/conn",
+            format: fmt.kib,
+            better: "lower",
+            ratio: true,
+          },
+        ]),
+      );
+    }
   }
   if (s.handshake) {
     const h = report.parameters.handshake;
@@ -839,6 +904,7 @@ async function main() {
         env: { BENCH_DIST: path.resolve(dir) },
         client: "ws",
         echoOnly: mode === "bytes",
+        heldRoute: true,
         note: `as express-sockets ${mode}, built from ${dir}`,
       });
     }
@@ -887,6 +953,8 @@ async function main() {
         externalPerConn: median(rs.map((r) => r.externalPerConn)),
         connectMs: median(rs.map((r) => r.connectMs)),
         rssPerConnRounds: rs.map((r) => Math.round(r.rssPerConn)),
+        heldRssPerConn: median(rs.map((r) => r.heldRssPerConn ?? NaN)),
+        heldHeapPerConn: median(rs.map((r) => r.heldHeapPerConn ?? NaN)),
       };
     });
   }

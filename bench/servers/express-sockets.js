@@ -60,6 +60,15 @@ async function serveMember(socket) {
   }
 }
 
+// /held: each socket kept in a Set until its `done` channel reports the close; nothing reads it
+// (its messages would buffer, then pause the socket).
+const held = new Set();
+app.get("/held", factory(), (_req, res) => {
+  const socket = res.locals.socket;
+  held.add(socket);
+  void socket.done.recv().then(() => held.delete(socket));
+});
+
 const server = http.createServer(app);
 const upgrades = lib.attach(server, app, { skipLogging: true });
 

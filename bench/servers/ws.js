@@ -23,6 +23,8 @@ const server = http.createServer(app);
 const verifyClient = ({ origin, req }) => sameOrigin(origin, req.headers.host);
 const echo = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
 const bcast = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
+// /held: connections kept in the server's client set (removed on close), nothing reading them.
+const held = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
 
 const onEcho = {
   buffer: (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })),
@@ -40,7 +42,7 @@ bcast.on("connection", (ws) => {
 });
 
 server.on("upgrade", (req, socket, head) => {
-  const wss = req.url === "/echo" ? echo : req.url === "/bcast" ? bcast : null;
+  const wss = { "/echo": echo, "/bcast": bcast, "/held": held }[req.url] ?? null;
   if (!wss) {
     socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     return;
@@ -48,4 +50,4 @@ server.on("upgrade", (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
 });
 
-serve(server, { connections: () => echo.clients.size + bcast.clients.size });
+serve(server, { connections: () => echo.clients.size + bcast.clients.size + held.clients.size });
