@@ -132,6 +132,18 @@ class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
   }
 }
 
+/**
+ * The run-time views of the channels that were asked for one: a side table, not two fields in
+ * every channel (a connection's channels never need them; one holds a view for its life).
+ */
+const views = new WeakMap<object, { read?: ReadChannel<unknown>; write?: WriteChannel<unknown> }>();
+
+function viewsOf(channel: object): { read?: ReadChannel<unknown>; write?: WriteChannel<unknown> } {
+  let v = views.get(channel);
+  if (v === undefined) views.set(channel, (v = {}));
+  return v;
+}
+
 /** The buffer of every channel that has not buffered anything yet: always empty, never pushed to. */
 const NO_BUFFER: Queue<unknown> = new Queue<unknown>();
 
@@ -148,8 +160,6 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
   private receivers: Parked<T> | WaitList<Parked<T>> | null = null;
   private spaceWaiters: SpaceWaiter[] | null = null;
   private isClosed = false;
-  private readView: ReadView<T> | undefined = undefined;
-  private writeView: WriteView<T> | undefined = undefined;
 
   constructor(capacity = 0) {
     this.capacity = checkCapacity(capacity);
@@ -364,12 +374,14 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
 
   /** A receive-only view, enforced at run time too: it has no `send` and no `close`. */
   readOnly(): ReadChannel<T> {
-    return (this.readView ??= new ReadView(this));
+    const v = viewsOf(this);
+    return (v.read ??= new ReadView(this as Channel<unknown>)) as ReadChannel<T>;
   }
 
   /** A send-only view, enforced at run time too: it has no `recv` and no `close`. */
   writeOnly(): WriteChannel<T> {
-    return (this.writeView ??= new WriteView(this));
+    const v = viewsOf(this);
+    return (v.write ??= new WriteView(this as Channel<unknown>)) as WriteChannel<T>;
   }
 
   // ---------------------------------------------------------------- closing
