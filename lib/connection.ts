@@ -18,7 +18,8 @@
 //
 // Timers: none per idle connection. One interval per options object (the Ticker) looks at each
 // connection when the earliest of its deadlines is due: the next ping (`pingPeriod`), the read
-// deadline (`pongWait` after the last frame of any kind from the client) and the write deadline
+// deadline (`pongWait` after the client's last message, or after the last ping it answered: pongs
+// are seen in the socket's byte count when the ticker looks, see `heard()`) and the write deadline
 // (`writeWait` after the last write progress while writes are pending). A closing connection
 // has its own timer for the close deadline. A passed deadline is judged after pending I/O.
 // While reading is paused by backpressure the read deadline is suspended: the silence is ours.
