@@ -13,18 +13,12 @@ import {
   open,
   rawExchange,
   received,
-  serve,
+  servePerTest,
   upgradeRequest,
-  type Served,
 } from "./fixtures/upgrade-server";
 
 const quiet = { skipLogging: true } as const;
-
-let served: Served | null = null;
-afterEach(async () => {
-  await served?.close();
-  served = null;
-});
+const serve = servePerTest();
 
 describe("the request and response Express routes", () => {
   it("keeps Express's getters (req.query) and the router's own properties working", async () => {
@@ -46,7 +40,7 @@ describe("the request and response Express routes", () => {
       res.locals.socket.disconnect.trySend(1000);
     });
     app.use("/api", router);
-    served = await serve(app);
+    const served = await serve(app);
     const ws = await open(served.url("/api/rooms/blue?x=1&y=two"));
     expect((await closed(ws)).code).toBe(1000);
     expect(seen).toEqual([
@@ -82,7 +76,7 @@ describe("the request and response Express routes", () => {
         void res.locals.socket.sender.send("in");
       },
     );
-    served = await serve(app);
+    const served = await serve(app);
     const refused = await rawExchange(served.port, upgradeRequest("/ws?deny=1"));
     expect(refused.status).toBe(401);
     expect(refused.headers["www-authenticate"]).toBe("Bearer");
@@ -106,7 +100,7 @@ describe("the request and response Express routes", () => {
       errors.push(err);
       res.status(500).send("internal");
     });
-    served = await serve(parent);
+    const served = await serve(parent);
     const ws = await open(served.url("/child/ws"));
     const end = await closed(ws);
     expect(end.code).toBe(1011);
