@@ -39,7 +39,7 @@ const P = quick
       rounds: 5,
       echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 2000 },
       // 5,000 connections take seconds to open on a busy 2-core machine: fewer, longer rounds.
-      fanout: { rounds: 3, conns: 5000, times: 20, warmConns: 20, concurrency: 100 },
+      fanout: { rounds: 3, conns: 5000, times: 50, warmConns: 20, concurrency: 100 },
       handshake: { warmMs: 300, durationMs: 2000, concurrency: 16, max: 50000 },
       sectionTimeoutMs: 180000,
     };
