@@ -4,6 +4,7 @@
 
 import { bytesCodec, textCodec } from "../lib/codec";
 import { SEND_HIGH_WATER_MARK } from "../lib/connection";
+import { ChannelClosedError } from "../lib/errors";
 import {
   closeClient,
   connect,
@@ -32,6 +33,20 @@ async function client(url: string) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A text connection whose client has stopped reading, with sends taken until the sender
+ * refuses more (`sendChannelBuffer` as given): every further send or whenWritable waits.
+ */
+async function backedUp(sendChannelBuffer: number, fill: string) {
+  const s = await track(await startServer(textCodec(), { sendChannelBuffer }));
+  const c = await client(s.url);
+  const conn = await s.nextConnection();
+  c.ws.pause();
+  const big = fill.repeat(100_000);
+  while (conn.sender.trySend(big)) await new Promise((r) => setImmediate(r));
+  return { c, conn };
+}
 
 describe("receive backpressure", () => {
   it("pauses reading when the handler does not read: 10,000 messages back up on the client", async () => {
@@ -143,12 +158,7 @@ describe("send backpressure", () => {
   });
 
   it("resolves an unbuffered send (sendChannelBuffer 0) only once ws has taken the message", async () => {
-    const s = await track(await startServer(textCodec(), { sendChannelBuffer: 0 }));
-    const c = await client(s.url);
-    const conn = await s.nextConnection();
-    c.ws.pause();
-    const big = "u".repeat(100_000);
-    while (conn.sender.trySend(big)) await new Promise((r) => setImmediate(r));
+    const { c, conn } = await backedUp(0, "u");
     expect(conn.stats.sendPending).toBe(0);
     let done = false;
     const send = conn.sender.send("last").then(() => (done = true));
@@ -165,12 +175,7 @@ describe("send backpressure", () => {
   });
 
   it("whenWritable waits for room and an aborted send delivers nothing", async () => {
-    const s = await track(await startServer(textCodec(), { sendChannelBuffer: 1 }));
-    const c = await client(s.url);
-    const conn = await s.nextConnection();
-    c.ws.pause();
-    const big = "a".repeat(100_000);
-    while (conn.sender.trySend(big)) await new Promise((r) => setImmediate(r));
+    const { c, conn } = await backedUp(1, "a");
     let writable = false;
     const w = conn.sender.whenWritable().then(() => (writable = true));
     const ac = new AbortController();
@@ -191,5 +196,24 @@ describe("send backpressure", () => {
     while (!texts().includes("end")) await sleep(5);
     expect(texts()).not.toContain("withdrawn");
     expect(texts().filter((t) => t.length < 10)).toEqual(["before", "kept", "end"]);
+  });
+
+  it("a waiting whenWritable is withdrawn by its signal, and rejects when the connection closes", async () => {
+    const { conn } = await backedUp(1, "w");
+    const ac = new AbortController();
+    const withdrawn = conn.sender.whenWritable({ signal: ac.signal });
+    const waiting = conn.sender.whenWritable();
+    const reason = new Error("no longer needed");
+    ac.abort(reason);
+    await expect(withdrawn).rejects.toBe(reason);
+    let settled = false;
+    void waiting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await sleep(20);
+    expect(settled).toBe(false); // still no room: the other waiter waits on
+    void conn.close(1000, "", 50);
+    await expect(waiting).rejects.toBeInstanceOf(ChannelClosedError);
   });
 });

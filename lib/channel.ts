@@ -12,7 +12,7 @@
 // and no sender waits; while senders wait the buffer is full. Queues of waiting senders are
 // bounded by their callers (each holds one pending promise); the buffer never exceeds capacity.
 
-import { abortable } from "./abort";
+import { abortable, type Settleable } from "./abort";
 import { ChannelClosedError } from "./errors";
 import { Queue } from "./queue";
 import { WaitList, type WaitNode } from "./waitlist";
@@ -274,17 +274,9 @@ export class Channel<T> implements ReadChannel<T>, WriteChannel<T> {
         this.park(resolve);
         return;
       }
-      const onAbort = (): void => {
-        this.unparkWaiter(waiter);
-        reject(signal.reason);
-      };
-      const waiter: RecvWaiter<T> = {
-        deliver(result) {
-          signal.removeEventListener("abort", onAbort);
-          resolve(result);
-        },
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      const settle: Settleable<RecvResult<T>> = { resolve, reject };
+      const waiter: RecvWaiter<T> = { deliver: (result) => settle.resolve(result) };
+      abortable(settle, signal, () => this.unparkWaiter(waiter));
       this.parkWaiter(waiter);
     });
   }

@@ -48,7 +48,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { RawData, WebSocket } from "ws";
-import { abortable } from "./abort";
+import { abortable, type Settleable } from "./abort";
 import { Channel, type OpOptions, type ReadChannel, type WriteChannel } from "./channel";
 import type { Codec } from "./codec";
 import {
@@ -320,7 +320,7 @@ export class Sender<Out> implements WriteChannel<Out> {
   private outbox: Queue<Outgoing> | null = null;
   /** Sends waiting for room, oldest first; an aborted one is withdrawn from anywhere in O(1). */
   private waiters: WaitList<SendWaiter> | null = null;
-  private spaceWaiters: (() => void)[] | null = null;
+  private spaceWaiters: Settleable[] | null = null;
   /** Broadcast frames held among the waiters. */
   private heldFrames = 0;
 
@@ -364,19 +364,12 @@ export class Sender<Out> implements WriteChannel<Out> {
     if (this.writableNow()) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const list = (this.spaceWaiters ??= []);
-      let onAbort: (() => void) | undefined;
-      const waiter = (): void => {
-        if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-        if (this.conn.state === OPEN) resolve();
-        else reject(new ChannelClosedError());
-      };
+      const waiter: Settleable = { resolve, reject };
       if (signal !== undefined) {
-        onAbort = () => {
+        abortable(waiter, signal, () => {
           const i = list.indexOf(waiter);
           if (i >= 0) list.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
+        });
       }
       list.push(waiter);
     });
@@ -454,8 +447,14 @@ export class Sender<Out> implements WriteChannel<Out> {
     const spaceWaiters = this.spaceWaiters;
     if (spaceWaiters !== null && spaceWaiters.length > 0 && this.writableNow()) {
       this.spaceWaiters = null;
-      for (const w of spaceWaiters) w();
+      for (const w of spaceWaiters) this.wake(w);
     }
+  }
+
+  /** A `whenWritable` waiter: room now, or the connection is no longer taking sends. */
+  private wake(w: Settleable): void {
+    if (this.conn.state === OPEN) w.resolve();
+    else w.reject(new ChannelClosedError());
   }
 
   /** @internal True when there is nothing left to hand to ws. */
@@ -485,7 +484,7 @@ export class Sender<Out> implements WriteChannel<Out> {
         }
       }
     }
-    if (spaceWaiters !== null) for (const w of spaceWaiters) w();
+    if (spaceWaiters !== null) for (const w of spaceWaiters) this.wake(w);
     return n;
   }
 
