@@ -18,7 +18,7 @@ import {
 import { resolveOptions, type ResolvedOptions, type SocketOptions } from "./options";
 import type { Schema } from "./schema";
 import type { SocketLocals } from "./socket";
-import { attachedServer, upgradeOf, type Upgrade } from "./upgrade";
+import { attachedServer, remoteOf, upgradeOf, type Upgrade } from "./upgrade";
 
 /**
  * What `sockets.json()` can send: any JSON-serialisable value. Object types declared with
@@ -137,11 +137,12 @@ function handle<In, Out>(
   const upgrade = upgradeOf(req);
   if (upgrade === undefined || !wantsWebSocket(req)) {
     const refusal = notAnUpgrade(req, attachedServer(req));
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    f.options.log.info(
-      remote,
-      `Refused a request that is not a WebSocket upgrade: ${refusal.message}`,
-    );
+    if (f.options.log.enabled("info")) {
+      f.options.log.info(
+        remoteOf(req),
+        `Refused a request that is not a WebSocket upgrade: ${refusal.message}`,
+      );
+    }
     if (upgrade !== undefined) upgrade.answer(refusal.status, refusal.message, refusal.headers);
     else refuseDirect(res, refusal);
     return;

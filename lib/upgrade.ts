@@ -126,7 +126,7 @@ function describeError(err: unknown): string {
  * "address:port" of the client, as one flat string: it lives as long as the connection, and a
  * concatenation would keep three strings (the parts and the rope) instead of one.
  */
-function remoteOf(req: IncomingMessage): string {
+export function remoteOf(req: IncomingMessage): string {
   const s = req.socket;
   const remote =
     s.remotePort === undefined ? String(s.remoteAddress) : `${s.remoteAddress}:${s.remotePort}`;
@@ -309,12 +309,11 @@ export class Upgrade implements ResponseOwner {
   }
 
   /**
-   * Something wrote an HTTP answer on `res` after the handshake. An error status (an error
-   * middleware's 500) means a handler failed: close with 1011. Anything else (a handler's
-   * habitual `res.end()`) cannot reach the client and is ignored, as it is once the connection
-   * has closed.
+   * @internal Something wrote an HTTP answer on `res` after the handshake (the response methods
+   * declared in shape.ts call this once `inert`). An error status (an error middleware's 500)
+   * means a handler failed: close with 1011. Anything else (a handler's habitual `res.end()`)
+   * cannot reach the client and is ignored, as it is once the connection has closed.
    */
-  /** @internal Called by the response methods declared in shape.ts once `inert`. */
   lateAnswer(): void {
     if (this.lateReported) return;
     this.lateReported = true;
