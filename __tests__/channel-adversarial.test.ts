@@ -6,16 +6,9 @@
 import { Channel } from "../lib/channel";
 import { select } from "../lib/select";
 import { after } from "../lib/timers";
+import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => process.on("unhandledRejection", onUnhandled));
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 describe("waiting at scale", () => {
   const N = 100_000;

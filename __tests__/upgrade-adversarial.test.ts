@@ -16,6 +16,7 @@ import {
   upgradeRequest,
   type Served,
 } from "./fixtures/upgrade-server";
+import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 
 const quiet = { skipLogging: true } as const;
 
@@ -47,15 +48,7 @@ describe("middleware that answers and still calls next()", () => {
 });
 
 // Every rejection must be handled somewhere: fail the suite if one escapes.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => process.on("unhandledRejection", onUnhandled));
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 function echoRoute(app: express.Express, path: string): void {
   app.get(path, sockets.messages(quiet), async (_req, res) => {
