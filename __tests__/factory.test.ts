@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { WebSocket } from "ws";
 import { z } from "zod";
+import { broadcast } from "../lib/broadcast";
 import { sockets } from "../lib/sockets";
 import type { Socket } from "../lib/socket";
 import {
@@ -266,6 +267,42 @@ describe("the bound connection", () => {
     expect(served.attachment.size).toBe(2);
     a.terminate();
     b.terminate();
+  });
+
+  it("is a registry of the open connections of every route, in opening order, until each has closed", async () => {
+    const seen: Socket<unknown, unknown>[] = [];
+    const doneSeen: boolean[] = [];
+    const app = express();
+    app.get("/text", sockets.messages(quiet), (_req, res) => {
+      seen.push(res.locals.socket);
+    });
+    app.get("/json", sockets.json(undefined, quiet), (_req, res) => {
+      seen.push(res.locals.socket);
+    });
+    served = await serve(app);
+    const a = await open(served.url("/text"));
+    const b = await open(served.url("/json"));
+    const c = await open(served.url("/text"));
+    expect([...served.attachment]).toEqual(seen);
+
+    // broadcast() takes the registry as it is: one frame per transport, to every open one.
+    const got = [a, b, c].map((ws) => nextMessages(ws, 1));
+    expect(broadcast(served.attachment, "hi")).toMatchObject({ delivered: 3 });
+    expect(await Promise.all(got)).toEqual([["hi"], ['"hi"'], ["hi"]]);
+
+    // A connection leaves as it closes: whoever reads its done channel no longer finds it.
+    const middle = seen[1]!;
+    void middle.done.recv().then(() => doneSeen.push([...served!.attachment].includes(middle)));
+    const end = closed(b);
+    b.close(4000, "bye");
+    await end;
+    await waitFor(() => served!.attachment.size === 2);
+    expect(doneSeen).toEqual([false]);
+    expect([...served.attachment]).toEqual([seen[0], seen[2]]);
+    a.terminate();
+    c.terminate();
+    await waitFor(() => served!.attachment.size === 0);
+    expect([...served.attachment]).toEqual([]);
   });
 
   it("closes with 1009 when a message exceeds maxMessageSize", async () => {

@@ -20,6 +20,7 @@ import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
 import { ChannelClosedError } from "./errors";
+import type { Socket } from "./socket";
 import { wantsWebSocket } from "./handshake";
 import { checkTime } from "./options";
 import { declareShape, kOwner, type ResponseOwner } from "./shape";
@@ -61,6 +62,14 @@ export interface Attachment {
   close(options?: CloseOptions): Promise<void>;
   /** Open connections. */
   readonly size: number;
+  /**
+   * The open WebSocket connections of every route, in the order they opened, as
+   * `res.locals.socket` gave them: a registry like ws's `wss.clients`, kept at no extra cost (the
+   * attachment tracks them for `close()` anyway). A connection leaves it synchronously once it
+   * has closed, right after its `done` channel has the close (one still closing is listed, with
+   * its sender closed). Iterating while connections close is safe: `broadcast(upgrades, msg)`.
+   */
+  [Symbol.iterator](): IterableIterator<Socket<unknown, unknown>>;
 }
 
 /** A connect-style handler: what `attach()` calls with each upgrade request. */
@@ -79,7 +88,7 @@ export interface ConnectionTracker {
 }
 
 /** What the attachment needs of a bound connection (part of `Connection`). */
-export interface LiveConnection {
+export interface LiveConnection extends Socket<unknown, unknown> {
   close(code: number, reason?: string, timeoutMs?: number): Promise<void>;
   terminate(error?: Error): void;
   /**
@@ -87,8 +96,6 @@ export interface LiveConnection {
    * to a promise (no closure, no promises per connection). False if it is already closed.
    */
   trackBy(tracker: ConnectionTracker): boolean;
-  /** Closed once the connection is closing or closed. */
-  readonly sender: { readonly closed: boolean };
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
@@ -434,6 +441,10 @@ class AttachmentImpl implements Attachment, ConnectionTracker {
 
   get size(): number {
     return this.connections.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<Socket<unknown, unknown>> {
+    return this.connections.values();
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -3,9 +3,9 @@
 // the factory's default Origin check runs; default options otherwise (keep-alive pings, write
 // and pong timeouts, buffered channels), logging off like the other contenders.
 // Echo: `for await (m of receiver) await sender.send(m)` in the route handler. Broadcast (also
-// the idle-memory scenario): the route hands each socket to a member loop; the sockets live in
-// a Set and `broadcast(set, message)` (frame once, write many) sends to all of them; without
-// that export (an older dist/) it falls back to a loop over `sender.trySend`.
+// the idle-memory scenario): the route hands each socket to a reading loop, and
+// `broadcast(upgrades, message)` (frame once, write many) sends to every open connection of the
+// attachment; an older dist/ keeps its members in a Set, or loops over `sender.trySend`.
 "use strict";
 
 const http = require("node:http");
@@ -36,10 +36,15 @@ app.get("/echo", factory(), async (_req, res) => {
   for await (const m of receiver) await sender.send(m);
 });
 
+// The broadcast goes to the attachment's registry of open connections (iterable like ws's
+// `wss.clients`, which the ws contender's send loop uses); an older dist/ without it keeps the
+// members in a Set of its own.
+let upgrades = null;
 const members = new Set();
+const registry = () => (Symbol.iterator in upgrades ? upgrades : members);
 const sendToAll =
   typeof lib.broadcast === "function"
-    ? (msg) => lib.broadcast(members, msg)
+    ? (msg) => lib.broadcast(registry(), msg)
     : (msg) => {
         for (const s of members) s.sender.trySend(msg);
       };
@@ -48,8 +53,13 @@ const sendToAll =
 // long-lived connections: a route handler that stays pending keeps Express's req and res (and
 // the hidden classes Express gives each of them) alive for the connection's whole life.
 app.get("/bcast", factory(), (_req, res) => {
-  serveMember(res.locals.socket);
+  if (registry() === members) serveMember(res.locals.socket);
+  else serveListener(res.locals.socket);
 });
+
+async function serveListener(socket) {
+  for await (const seq of socket.receiver) sendToAll(message(String(seq)));
+}
 
 async function serveMember(socket) {
   members.add(socket);
@@ -60,16 +70,19 @@ async function serveMember(socket) {
   }
 }
 
-// /held: each socket kept in a Set until its `done` channel reports the close; nothing reads it
-// (its messages would buffer, then pause the socket).
+// /held: connections kept only in the attachment's registry (iterable like ws's `wss.clients`,
+// which the ws contender uses), nothing reading them (their messages would buffer, then pause
+// the socket). An older dist/ without the registry keeps each in a Set until `done` reports
+// the close.
 const held = new Set();
 app.get("/held", factory(), (_req, res) => {
+  if (Symbol.iterator in upgrades) return;
   const socket = res.locals.socket;
   held.add(socket);
   void socket.done.recv().then(() => held.delete(socket));
 });
 
 const server = http.createServer(app);
-const upgrades = lib.attach(server, app, { skipLogging: true });
+upgrades = lib.attach(server, app, { skipLogging: true });
 
 serve(server, { connections: () => upgrades.size });
