@@ -727,7 +727,7 @@ function markdown(report) {
     if (Object.keys(held).length > 0) {
       out.push("", "### Held without a reader", "");
       out.push(
-        `The same measure, in fresh server processes, for ${f.conns} connections to a route that only keeps each connection in a registry until it closes, with nothing reading it: what the library holds per connection, without the per-connection reader of the broadcast route (ws: the server's client set; express-sockets: a Set of sockets, each removed when its \`done\` channel reports the close).`,
+        `The same measure, in fresh server processes, for ${f.conns} connections to a route that only keeps each connection in a registry until it closes, with nothing reading it: what the library holds per connection, without the per-connection reader of the broadcast route (ws: the server's client set; express-sockets: the registry of open connections that \`attach()\` returns, with a handler that does nothing).`,
         "",
       );
       out.push(
