@@ -1,0 +1,106 @@
+// What the garbage collector does under echo load: a benchmark server run with --trace-gc, 100
+// connections each keeping 8 messages in flight for 3 s, then the count of scavenges and
+// mark-compacts in that window, why incremental marking started, and the new space's size.
+//
+//   node bench/gc-trace.js <server file> [server args...]
+//   node bench/gc-trace.js bench/servers/ws.js
+//   node bench/gc-trace.js bench/servers/express-sockets.js --mode=bytes
+//
+// Environment: SIZE=<bytes> (default 16384), FLAGS=<extra node flags for the server>.
+// Not part of `npm run bench`: a tool for explaining a server CPU figure (see bench/README.md).
+"use strict";
+
+const { spawn } = require("node:child_process");
+const path = require("node:path");
+const { WebSocket } = require("ws");
+
+const [serverFile, ...serverArgs] = process.argv.slice(2);
+if (!serverFile) {
+  console.error("usage: node bench/gc-trace.js <server file> [server args...]");
+  process.exit(2);
+}
+const SIZE = Number(process.env.SIZE ?? 16384);
+const CONNECTIONS = 100;
+const IN_FLIGHT = 8;
+const WINDOW_MS = 3000;
+
+// The server also prints its new space's size every 100 ms on stderr (a preloaded sampler).
+const flags = [
+  "--trace-gc",
+  "--trace-incremental-marking",
+  ...(process.env.FLAGS ?? "").split(" "),
+];
+const sampler = path.join(__dirname, "load", "new-space-sampler.js");
+const server = spawn(
+  process.execPath,
+  [...flags.filter(Boolean), "-r", sampler, path.resolve(serverFile), ...serverArgs],
+  { stdio: ["ignore", "pipe", "pipe"] },
+);
+let out = "";
+let err = "";
+server.stdout.on("data", (d) => (out += d));
+server.stderr.on("data", (d) => (err += d));
+const hardStop = setTimeout(() => {
+  console.error("gave up after 30 s");
+  server.kill();
+  process.exit(1);
+}, 30_000);
+
+const payload = JSON.stringify({ p: "x".repeat(Math.max(0, SIZE - 8)) });
+
+async function main() {
+  for (let i = 0; i < 200 && !/"port"/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+  const line = out.split("\n").find((l) => l.includes('"port"'));
+  if (!line) throw new Error(`the server printed no port:\n${err}`);
+  const { port } = JSON.parse(line);
+  const clients = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, {
+      origin: `http://127.0.0.1:${port}`,
+      generateMask: (mask) => mask.fill(0),
+    });
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    clients.push(ws);
+  }
+  const outMark = out.length;
+  const errMark = err.length;
+  const started = Date.now();
+  const end = started + WINDOW_MS;
+  let echoed = 0;
+  for (const ws of clients) {
+    ws.on("message", () => {
+      echoed++;
+      if (Date.now() < end) ws.send(payload);
+    });
+    for (let k = 0; k < IN_FLIGHT; k++) ws.send(payload);
+  }
+  await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
+  const trace = out.slice(outMark);
+  const starts = {};
+  for (const m of trace.matchAll(/\[IncrementalMarking\] Start \(([^)]+)\)/g)) {
+    starts[m[1]] = (starts[m[1]] ?? 0) + 1;
+  }
+  const newSpace = [...err.slice(errMark).matchAll(/newspace (\d+)/g)].map((m) => Number(m[1]));
+  console.log(
+    JSON.stringify({
+      server: [path.basename(serverFile), ...serverArgs].join(" "),
+      messageBytes: Buffer.byteLength(payload),
+      messagesPerSec: Math.round(echoed / ((Date.now() - started) / 1000)),
+      scavenges: (trace.match(/: Scavenge/g) ?? []).length,
+      markCompacts: (trace.match(/: Mark-Compact/g) ?? []).length,
+      markingStarts: starts,
+      newSpaceMaxMB: newSpace.length ? Math.max(...newSpace) / 2 ** 20 : null,
+    }),
+  );
+  for (const ws of clients) ws.terminate();
+}
+
+main()
+  .catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    clearTimeout(hardStop);
+    server.kill();
+  });
