@@ -10,7 +10,7 @@
 // Not part of `npm run bench`: a tool for explaining a server CPU figure (see bench/README.md).
 "use strict";
 
-const { spawn } = require("node:child_process");
+const { fork } = require("node:child_process");
 const path = require("node:path");
 const { WebSocket } = require("ws");
 
@@ -31,15 +31,20 @@ const flags = [
   ...(process.env.FLAGS ?? "").split(" "),
 ];
 const sampler = path.join(__dirname, "load", "new-space-sampler.js");
-const server = spawn(
-  process.execPath,
-  [...flags.filter(Boolean), "-r", sampler, path.resolve(serverFile), ...serverArgs],
-  { stdio: ["ignore", "pipe", "pipe"] },
-);
+// Forked like the orchestrator does: the server says it is ready (with its port) over IPC, and
+// exits by itself if this process goes away.
+const server = fork(path.resolve(serverFile), serverArgs, {
+  execArgv: [...flags.filter(Boolean), "-r", sampler],
+  stdio: ["ignore", "pipe", "pipe", "ipc"],
+});
 let out = "";
 let err = "";
 server.stdout.on("data", (d) => (out += d));
 server.stderr.on("data", (d) => (err += d));
+const ready = new Promise((resolve, reject) => {
+  server.on("message", (msg) => msg.type === "ready" && resolve(msg.port));
+  server.once("exit", (code) => reject(new Error(`the server exited (${code}):\n${err}`)));
+});
 const hardStop = setTimeout(() => {
   console.error("gave up after 30 s");
   server.kill();
@@ -49,10 +54,7 @@ const hardStop = setTimeout(() => {
 const payload = JSON.stringify({ p: "x".repeat(Math.max(0, SIZE - 8)) });
 
 async function main() {
-  for (let i = 0; i < 200 && !/"port"/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
-  const line = out.split("\n").find((l) => l.includes('"port"'));
-  if (!line) throw new Error(`the server printed no port:\n${err}`);
-  const { port } = JSON.parse(line);
+  const port = await ready;
   const clients = [];
   for (let i = 0; i < CONNECTIONS; i++) {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, {
