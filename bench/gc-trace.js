@@ -1,9 +1,11 @@
 // What the garbage collector does under echo load: a benchmark server run with --trace-gc, 100
 // connections each keeping 8 messages in flight for 3 s, then the count of scavenges and
-// mark-compacts in that window, why incremental marking started, and the new space's size.
+// mark-compacts in that window, why incremental marking started, the new space's size, and the
+// server's CPU time per echoed message.
 //
 //   node bench/gc-trace.js <server file> [server args...]
 //   node bench/gc-trace.js bench/servers/ws.js
+//   node bench/gc-trace.js bench/servers/ws.js --ballast=100   (raw ws with per-connection state)
 //   node bench/gc-trace.js bench/servers/express-sockets.js --mode=bytes
 //
 // Environment: SIZE=<bytes> (default 16384), FLAGS=<extra node flags for the server>.
@@ -53,6 +55,19 @@ const hardStop = setTimeout(() => {
 
 const payload = JSON.stringify({ p: "x".repeat(Math.max(0, SIZE - 8)) });
 
+/** The server's CPU time so far (user + system), asked over IPC. */
+function cpuMicros() {
+  return new Promise((resolve) => {
+    const onReply = (msg) => {
+      if (msg.type !== "reply" || msg.id !== "gc-trace-cpu") return;
+      server.off("message", onReply);
+      resolve(msg.cpuMicros);
+    };
+    server.on("message", onReply);
+    server.send({ cmd: "cpu", id: "gc-trace-cpu" });
+  });
+}
+
 async function main() {
   const port = await ready;
   const clients = [];
@@ -64,6 +79,7 @@ async function main() {
     await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
     clients.push(ws);
   }
+  const cpuBefore = await cpuMicros();
   const outMark = out.length;
   const errMark = err.length;
   const started = Date.now();
@@ -77,6 +93,7 @@ async function main() {
     for (let k = 0; k < IN_FLIGHT; k++) ws.send(payload);
   }
   await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
+  const cpuUsed = (await cpuMicros()) - cpuBefore;
   const trace = out.slice(outMark);
   const starts = {};
   for (const m of trace.matchAll(/\[IncrementalMarking\] Start \(([^)]+)\)/g)) {
@@ -88,6 +105,7 @@ async function main() {
       server: [path.basename(serverFile), ...serverArgs].join(" "),
       messageBytes: Buffer.byteLength(payload),
       messagesPerSec: Math.round(echoed / ((Date.now() - started) / 1000)),
+      serverCpuMicrosPerMsg: Number((cpuUsed / echoed).toFixed(1)),
       scavenges: (trace.match(/: Scavenge/g) ?? []).length,
       markCompacts: (trace.match(/: Mark-Compact/g) ?? []).length,
       markingStarts: starts,

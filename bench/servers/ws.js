@@ -5,6 +5,9 @@
 // `--echo=text` / `--echo=json` (the floors of `sockets.messages()` / `sockets.json()`): echo
 // decodes each message to a string (and parses it) and sends the string (re-serialised) back,
 // the work those routes' types require and nothing else.
+// `--ballast=N`: each echo connection also keeps N small objects (about 100 bytes each) until it
+// closes, as an application keeping per-connection state would: for bench/gc-trace.js, to show
+// how the collector reacts to what connections keep, without any binding.
 "use strict";
 
 const http = require("node:http");
@@ -15,6 +18,7 @@ const { broadcastPayload, parseArgs, serve, sameOrigin } = require("./common");
 const args = parseArgs();
 const bcastSize = Number(args["bcast-size"] ?? 64);
 const echoMode = args.echo ?? "buffer";
+const ballast = Number(args.ballast ?? 0);
 
 const app = express();
 app.get("/", (_req, res) => res.send("ok"));
@@ -32,7 +36,15 @@ const onEcho = {
   json: (ws) => ws.on("message", (data) => ws.send(JSON.stringify(JSON.parse(data.toString())))),
 }[echoMode];
 if (!onEcho) throw new Error(`--echo must be buffer, text or json, got ${echoMode}`);
-echo.on("connection", onEcho);
+echo.on("connection", ballast > 0 ? (ws) => keepState(ws, onEcho) : onEcho);
+
+/** Per-connection state of `--ballast` objects, released when the connection closes. */
+function keepState(ws, then) {
+  const state = [];
+  for (let i = 0; i < ballast; i++) state.push({ id: i, name: `item ${i}`, data: { n: i } });
+  ws.once("close", () => state.splice(0));
+  then(ws);
+}
 
 bcast.on("connection", (ws) => {
   ws.on("message", (data) => {
