@@ -8,9 +8,13 @@
 // `--ballast=N`: each echo connection also keeps N small objects (about 100 bytes each) until it
 // closes, as an application keeping per-connection state would: for bench/gc-trace.js, to show
 // how the collector reacts to what connections keep, without any binding.
+// `--reader=loop`: the broadcast route reads each connection in an async `for await` loop over
+// `events.on(ws, "message")` instead of a listener: the idiom of a channel binding, on raw ws,
+// for bench/heap-diff.js to price that idiom without any binding.
 "use strict";
 
 const http = require("node:http");
+const { on } = require("node:events");
 const express = require("express");
 const { WebSocketServer } = require("ws");
 const { broadcastPayload, parseArgs, serve, sameOrigin } = require("./common");
@@ -19,6 +23,7 @@ const args = parseArgs();
 const bcastSize = Number(args["bcast-size"] ?? 64);
 const echoMode = args.echo ?? "buffer";
 const ballast = Number(args.ballast ?? 0);
+const loopReader = args.reader === "loop";
 
 const app = express();
 app.get("/", (_req, res) => res.send("ok"));
@@ -46,12 +51,18 @@ function keepState(ws, then) {
   then(ws);
 }
 
+const broadcastTrigger = (data) => {
+  const msg = broadcastPayload(data.toString(), bcastSize);
+  for (const c of bcast.clients) c.send(msg);
+};
 bcast.on("connection", (ws) => {
-  ws.on("message", (data) => {
-    const msg = broadcastPayload(data.toString(), bcastSize);
-    for (const c of bcast.clients) c.send(msg);
-  });
+  if (loopReader) void readLoop(ws);
+  else ws.on("message", broadcastTrigger);
 });
+
+async function readLoop(ws) {
+  for await (const [data] of on(ws, "message", { close: ["close"] })) broadcastTrigger(data);
+}
 
 server.on("upgrade", (req, socket, head) => {
   const wss = { "/echo": echo, "/bcast": bcast, "/held": held }[req.url] ?? null;
