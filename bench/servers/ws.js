@@ -56,7 +56,8 @@ const broadcastTrigger = (data) => {
   for (const c of bcast.clients) c.send(msg);
 };
 bcast.on("connection", (ws) => {
-  if (loopReader) void readLoop(ws);
+  // on() rethrows the socket's 'error': end that connection, not the server.
+  if (loopReader) readLoop(ws).catch(() => ws.terminate());
   else ws.on("message", broadcastTrigger);
 });
 
