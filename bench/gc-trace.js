@@ -12,9 +12,9 @@
 // Not part of `npm run bench`: a tool for explaining a server CPU figure (see bench/README.md).
 "use strict";
 
-const { fork } = require("node:child_process");
 const path = require("node:path");
 const { WebSocket } = require("ws");
+const { start } = require("./child");
 
 const [serverFile, ...serverArgs] = process.argv.slice(2);
 if (!serverFile) {
@@ -33,43 +33,26 @@ const flags = [
   ...(process.env.FLAGS ?? "").split(" "),
 ];
 const sampler = path.join(__dirname, "load", "new-space-sampler.js");
-// Forked like the orchestrator does: the server says it is ready (with its port) over IPC, and
-// exits by itself if this process goes away.
-const server = fork(path.resolve(serverFile), serverArgs, {
+// Forked like the orchestrator does (bench/child.js); its stdout (the trace) and stderr (the
+// sampler) are kept for reading.
+const server = start(path.resolve(serverFile), serverArgs, {
   execArgv: [...flags.filter(Boolean), "-r", sampler],
-  stdio: ["ignore", "pipe", "pipe", "ipc"],
-});
-let out = "";
-let err = "";
-server.stdout.on("data", (d) => (out += d));
-server.stderr.on("data", (d) => (err += d));
-const ready = new Promise((resolve, reject) => {
-  server.on("message", (msg) => msg.type === "ready" && resolve(msg.port));
-  server.once("exit", (code) => reject(new Error(`the server exited (${code}):\n${err}`)));
+  label: path.basename(serverFile),
+  capture: true,
 });
 const hardStop = setTimeout(() => {
   console.error("gave up after 30 s");
-  server.kill();
+  server.proc.kill();
   process.exit(1);
 }, 30_000);
 
 const payload = JSON.stringify({ p: "x".repeat(Math.max(0, SIZE - 8)) });
 
 /** The server's CPU time so far (user + system), asked over IPC. */
-function cpuMicros() {
-  return new Promise((resolve) => {
-    const onReply = (msg) => {
-      if (msg.type !== "reply" || msg.id !== "gc-trace-cpu") return;
-      server.off("message", onReply);
-      resolve(msg.cpuMicros);
-    };
-    server.on("message", onReply);
-    server.send({ cmd: "cpu", id: "gc-trace-cpu" });
-  });
-}
+const cpuMicros = async () => (await server.request("cpu")).cpuMicros;
 
 async function main() {
-  const port = await ready;
+  const { port } = await server.ready;
   const clients = [];
   for (let i = 0; i < CONNECTIONS; i++) {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, {
@@ -80,8 +63,9 @@ async function main() {
     clients.push(ws);
   }
   const cpuBefore = await cpuMicros();
-  const outMark = out.length;
-  const errMark = err.length;
+  const { output } = server;
+  const outMark = output.stdout.length;
+  const errMark = output.stderr.length;
   const started = Date.now();
   const end = started + WINDOW_MS;
   let echoed = 0;
@@ -94,12 +78,14 @@ async function main() {
   }
   await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
   const cpuUsed = (await cpuMicros()) - cpuBefore;
-  const trace = out.slice(outMark);
+  const trace = output.stdout.slice(outMark);
   const starts = {};
   for (const m of trace.matchAll(/\[IncrementalMarking\] Start \(([^)]+)\)/g)) {
     starts[m[1]] = (starts[m[1]] ?? 0) + 1;
   }
-  const newSpace = [...err.slice(errMark).matchAll(/newspace (\d+)/g)].map((m) => Number(m[1]));
+  const newSpace = [...output.stderr.slice(errMark).matchAll(/newspace (\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
   console.log(
     JSON.stringify({
       server: [path.basename(serverFile), ...serverArgs].join(" "),
@@ -120,7 +106,7 @@ main()
     console.error(e);
     process.exitCode = 1;
   })
-  .finally(() => {
+  .finally(async () => {
     clearTimeout(hardStop);
-    server.kill();
+    await server.stop();
   });

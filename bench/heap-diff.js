@@ -10,10 +10,11 @@
 // does not count. Not part of `npm run bench`: a tool for finding what to shrink.
 "use strict";
 
-const { fork, spawn } = require("node:child_process");
+const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { start } = require("./child");
 
 const [serverFile, route, count, ...serverArgs] = process.argv.slice(2);
 const N = Number(count);
@@ -73,40 +74,29 @@ function openClientsSource() {
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heap-diff-"));
-  const server = fork(path.resolve(serverFile), serverArgs, {
+  const server = start(path.resolve(serverFile), serverArgs, {
     execArgv: ["--expose-gc"],
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    label: path.basename(serverFile),
   });
-  let id = 0;
-  const pending = new Map();
-  const port = await new Promise((resolve) => {
-    server.on("message", (msg) => {
-      if (msg.type === "ready") resolve(msg.port);
-      else if (msg.type === "reply") pending.get(msg.id)(msg);
-    });
-  });
-  const request = (cmd, args) =>
-    new Promise((resolve) => {
-      pending.set(++id, resolve);
-      server.send({ id, cmd, args });
-    });
+  const { port } = await server.ready;
+  // A snapshot of a heap with thousands of connections takes seconds to write.
+  const snapshot = async (name) =>
+    summarize(
+      (await server.request("heap-snapshot", { file: path.join(dir, name) }, 120_000)).file,
+    );
   const url = `ws://127.0.0.1:${port}${route}`;
   // Warm the code paths so that the baseline is not charged for them.
   const warm = clients(url, 50);
   await warm.opened;
   warm.child.kill();
   await new Promise((r) => setTimeout(r, 500));
-  const before = summarize(
-    (await request("heap-snapshot", { file: path.join(dir, "a.heapsnapshot") })).file,
-  );
+  const before = await snapshot("a.heapsnapshot");
   const load = clients(url, N);
   await load.opened;
   await new Promise((r) => setTimeout(r, 500));
-  const after = summarize(
-    (await request("heap-snapshot", { file: path.join(dir, "b.heapsnapshot") })).file,
-  );
+  const after = await snapshot("b.heapsnapshot");
   load.child.kill();
-  server.kill();
+  await server.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
   const rows = [];

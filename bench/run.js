@@ -23,6 +23,7 @@ const { setTimeout: sleep } = require("node:timers/promises");
 
 const root = path.resolve(__dirname, "..");
 const args = require("./servers/common").parseArgs();
+const { start, TIMEOUT_MS } = require("./child");
 const quick = args.quick === "true";
 
 // ---------------------------------------------------------------- parameters
@@ -46,7 +47,6 @@ const P = quick
 if (args.rounds) P.rounds = P.fanout.rounds = Number(args.rounds);
 const ECHO_SIZES = [64, 16384];
 const BCAST_SIZE = 64;
-const TIMEOUT_MS = 10000;
 
 const distEntry = process.env.BENCH_DIST
   ? require.resolve(path.resolve(process.env.BENCH_DIST))
@@ -139,78 +139,6 @@ function bindingAvailable() {
   } catch {
     return false;
   }
-}
-
-// ---------------------------------------------------------------- child processes
-
-/** Forks a benchmark process; `request(cmd, args)` sends one IPC command and awaits its reply. */
-function start(file, argv, { execArgv = [], label, env }) {
-  const proc = fork(file, argv, {
-    execArgv,
-    env: env ? { ...process.env, ...env } : process.env,
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-    cwd: root,
-  });
-  let nextId = 1;
-  const pending = new Map();
-  let failed = null;
-  const fail = (err) => {
-    failed = err;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  };
-  let logged = 0;
-  let partial = "";
-  proc.stdout.on("data", (chunk) => {
-    // The port line is for standalone use; anything else a server prints is shown, briefly.
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop();
-    for (const line of lines) {
-      if (line.startsWith('{"port"') || !line.trim()) continue;
-      if (logged++ < 5) process.stderr.write(`  [${label}] ${line}\n`);
-    }
-  });
-  const ready = new Promise((resolve, reject) => {
-    proc.on("message", (msg) => {
-      if (msg.type === "ready") resolve(msg);
-      else if (msg.type === "reply" && pending.has(msg.id)) {
-        const p = pending.get(msg.id);
-        pending.delete(msg.id);
-        if (msg.error) p.reject(new Error(`${label}: ${msg.error}`));
-        else p.resolve(msg);
-      }
-    });
-    proc.on("exit", (code, signal) => {
-      const err = new Error(`${label} exited (${signal || code})`);
-      reject(err);
-      fail(err);
-    });
-    proc.on("error", reject);
-  });
-  function request(cmd, body = {}, timeoutMs = TIMEOUT_MS) {
-    if (failed) return Promise.reject(failed);
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`${label}: ${cmd} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      pending.set(id, {
-        resolve: (v) => (clearTimeout(timer), resolve(v)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      });
-      proc.send({ id, cmd, args: body });
-    });
-  }
-  async function stop() {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  return { proc, ready, request, stop };
 }
 
 /** One server and one load generator for `contender`; `body` runs the scenario with them. */
@@ -506,13 +434,6 @@ function check(label, value, reference, better, limit) {
 // Each target: [label, scenario, field, reference contender, better, limit]. The "server CPU"
 // rows compare the server process's own CPU per operation: the end-to-end rates also count the
 // load generator, which shares the machine and, for socket.io, runs socket.io's own client.
-const ECHO_TARGETS = (sc, floor) => [
-  [`${sc} ≥ 0.9 × ws`, sc, "msgsPerSec", "ws", "higher", 0.9],
-  ...(floor !== "ws"
-    ? [[`${sc} ≥ 0.9 × ${floor} (its floor)`, sc, "msgsPerSec", floor, "higher", 0.9]]
-    : []),
-  ...SIO_TARGETS.filter((t) => t[1] === sc),
-];
 const SIO_TARGETS = [
   ["echo64 ≥ 2 × socket.io", "echo64", "msgsPerSec", "socket.io", "higher", 2],
   [
@@ -551,6 +472,13 @@ const SIO_TARGETS = [
     "lower",
     0.5,
   ],
+];
+const ECHO_TARGETS = (sc, floor) => [
+  [`${sc} ≥ 0.9 × ws`, sc, "msgsPerSec", "ws", "higher", 0.9],
+  ...(floor !== "ws"
+    ? [[`${sc} ≥ 0.9 × ${floor} (its floor)`, sc, "msgsPerSec", floor, "higher", 0.9]]
+    : []),
+  ...SIO_TARGETS.filter((t) => t[1] === sc),
 ];
 const WS_TARGETS = [
   ["fan-out p50 ≤ 1 × ws", "fanout", "p50", "ws", "lower", 1],
