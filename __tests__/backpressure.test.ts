@@ -2,9 +2,9 @@
 // makes its own sends back up (the server pauses reading, its memory stays bounded); a handler
 // that floods a client that does not read waits in `sender.send` (nothing piles up server side).
 
-import { bytesCodec, textCodec } from "../lib/codec";
-import { SEND_HIGH_WATER_MARK } from "../lib/connection";
-import { ChannelClosedError } from "../lib/errors";
+import { bytesCodec, textCodec } from "../lib/core/codec";
+import { SEND_HIGH_WATER_MARK } from "../lib/websocket/connection";
+import { ChannelClosedError } from "../lib/core/errors";
 import {
   closeClient,
   connect,

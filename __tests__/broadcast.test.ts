@@ -1,11 +1,11 @@
 // broadcast(): one encode and one frame for many real connections, each connection's send
 // order and backpressure respected, slow clients skipped (and counted) rather than waited for.
 
-import { Channel } from "../lib/channel";
-import { broadcast } from "../lib/broadcast";
-import { bytesCodec, jsonCodec, textCodec, type Codec } from "../lib/codec";
-import { BROADCAST_BACKLOG, type Connection } from "../lib/connection";
-import type { CloseInfo, DisconnectRequest, Socket } from "../lib/socket";
+import { Channel } from "../lib/channels/channel";
+import { broadcast } from "../lib/websocket/broadcast";
+import { bytesCodec, jsonCodec, textCodec, type Codec } from "../lib/core/codec";
+import { BROADCAST_BACKLOG, type Connection } from "../lib/websocket/connection";
+import type { CloseInfo, DisconnectRequest, Socket } from "../lib/core/socket";
 import {
   closeClient,
   connect,

@@ -3,9 +3,9 @@
 // reuse after `break`, huge capacities) and the scale a busy server reaches (tens of thousands
 // of waiting senders or receivers must cost linear time, not quadratic).
 
-import { Channel } from "../lib/channel";
-import { select } from "../lib/select";
-import { after } from "../lib/timers";
+import { Channel } from "../lib/channels/channel";
+import { select } from "../lib/channels/select";
+import { after } from "../lib/channels/timers";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 
 failOnUnhandledRejections();

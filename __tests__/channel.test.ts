@@ -2,7 +2,7 @@
 
 import { Channel, ChannelClosedError, SocketsError, select } from "../lib";
 import type { ReadChannel, RecvResult, WriteChannel } from "../lib";
-import { kPark, kUnpark } from "../lib/channel";
+import { kPark, kUnpark } from "../lib/channels/channel";
 
 /** Lets every queued microtask and promise callback run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -1,7 +1,7 @@
 // The codecs on their own: what each decodes and encodes, and how each rejects bad input.
 
-import { bytesCodec, jsonCodec, textCodec } from "../lib/codec";
-import { InvalidMessageError } from "../lib/errors";
+import { bytesCodec, jsonCodec, textCodec } from "../lib/core/codec";
+import { InvalidMessageError } from "../lib/core/errors";
 import { z } from "zod";
 
 const utf8 = (s: string) => Buffer.from(s, "utf8");

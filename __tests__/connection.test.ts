@@ -3,15 +3,15 @@
 
 import fc from "fast-check";
 import { z } from "zod";
-import { broadcast } from "../lib/broadcast";
-import { bytesCodec, jsonCodec, textCodec } from "../lib/codec";
-import { SEND_HIGH_WATER_MARK, type Connection } from "../lib/connection";
+import { broadcast } from "../lib/websocket/broadcast";
+import { bytesCodec, jsonCodec, textCodec } from "../lib/core/codec";
+import { SEND_HIGH_WATER_MARK, type Connection } from "../lib/websocket/connection";
 import {
   ChannelClosedError,
   InvalidMessageError,
   ProtocolError,
   SocketsError,
-} from "../lib/errors";
+} from "../lib/core/errors";
 import {
   closeClient,
   connect,

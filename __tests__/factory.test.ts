@@ -7,9 +7,9 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import { broadcast } from "../lib/broadcast";
+import { broadcast } from "../lib/websocket/broadcast";
 import { sockets } from "../lib/sockets";
-import type { Socket } from "../lib/socket";
+import type { Socket } from "../lib/core/socket";
 import {
   captureLog,
   closed,

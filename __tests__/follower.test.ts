@@ -15,8 +15,8 @@ import {
   liveFollowers,
   readRange,
   type Subscription,
-} from "../lib/follower";
-import { LineFramer, utf8Boundary } from "../lib/lines";
+} from "../lib/tail/follower";
+import { LineFramer, utf8Boundary } from "../lib/tail/lines";
 
 let dir: string;
 

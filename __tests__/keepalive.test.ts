@@ -2,9 +2,13 @@
 // pings go out, silence ends the connection with 1006, a stuck write ends it too, and nothing
 // (timers, listeners) is left behind once a connection is closed.
 
-import { textCodec } from "../lib/codec";
-import { keepAliveInterval, runningKeepAliveTimers, type Connection } from "../lib/connection";
-import { TimeoutError } from "../lib/errors";
+import { textCodec } from "../lib/core/codec";
+import {
+  keepAliveInterval,
+  runningKeepAliveTimers,
+  type Connection,
+} from "../lib/websocket/connection";
+import { TimeoutError } from "../lib/core/errors";
 import {
   closeClient,
   connect,

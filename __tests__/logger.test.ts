@@ -1,7 +1,7 @@
 // Log: Martini's line format, level filtering, method fallbacks for partial loggers, the stdout
 // default, skipLogging, and a throwing logger that never breaks its caller.
 
-import { createLog, Log, type LoggerLike } from "../lib/logger";
+import { createLog, Log, type LoggerLike } from "../lib/core/logger";
 
 function recorder(): { logger: Required<LoggerLike>; calls: string[] } {
   const calls: string[] = [];

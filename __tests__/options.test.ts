@@ -1,7 +1,12 @@
 // resolveOptions: Martini's defaults, zero as a real setting, and a clear TypeError/RangeError
 // naming the option for every invalid value, thrown at the factory call.
 
-import { DEFAULT_OPTIONS, MAX_TIMER_MS, resolveOptions, type SocketOptions } from "../lib/options";
+import {
+  DEFAULT_OPTIONS,
+  MAX_TIMER_MS,
+  resolveOptions,
+  type SocketOptions,
+} from "../lib/core/options";
 import { sockets } from "../lib/sockets";
 
 describe("resolveOptions", () => {

@@ -2,7 +2,7 @@
 // anchored at the start, RegExp and predicate forms, and requests without Origin.
 
 import type { IncomingMessage } from "node:http";
-import { compileOriginCheck, escapeRegExp, requestOrigin } from "../lib/origin";
+import { compileOriginCheck, escapeRegExp, requestOrigin } from "../lib/core/origin";
 
 function req(headers: Record<string, string>): IncomingMessage {
   return { headers } as unknown as IncomingMessage;

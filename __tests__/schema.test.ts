@@ -1,8 +1,13 @@
 // Standard Schema v1 and type guards: detection, compilation, and the types they infer.
 
 import { z } from "zod";
-import { jsonCodec, type Codec } from "../lib/codec";
-import { compileSchema, isStandardSchema, type Infer, type StandardSchemaV1 } from "../lib/schema";
+import { jsonCodec, type Codec } from "../lib/core/codec";
+import {
+  compileSchema,
+  isStandardSchema,
+  type Infer,
+  type StandardSchemaV1,
+} from "../lib/core/schema";
 
 /** Compile-time equality check: fails `tsc` when the two types differ. */
 type Equals<A, B> =

@@ -5,10 +5,10 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import compression from "compression";
 import express from "express";
-import { Channel } from "../lib/channel";
-import { ChannelClosedError } from "../lib/errors";
-import { sse, SseEncodeError, SseEvent, type SseOptions, type SseSocket } from "../lib/sse";
-import type { CloseInfo } from "../lib/socket";
+import { Channel } from "../lib/channels/channel";
+import { ChannelClosedError } from "../lib/core/errors";
+import { sse, SseEncodeError, SseEvent, type SseOptions, type SseSocket } from "../lib/sse/sse";
+import type { CloseInfo } from "../lib/core/socket";
 import { SseClient } from "./helpers/sse-client";
 
 type Handler = (socket: SseSocket, req: express.Request) => unknown;

@@ -7,9 +7,9 @@ import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as http from "node:http";
 import * as path from "node:path";
-import { messages } from "../lib/factory";
-import { sse } from "../lib/sse";
-import { tail, TAIL_NOT_FOUND } from "../lib/tail";
+import { messages } from "../lib/websocket/factory";
+import { sse } from "../lib/sse/sse";
+import { tail, TAIL_NOT_FOUND } from "../lib/tail/tail";
 import { SseClient } from "./helpers/sse-client";
 import { noFollowers, startApp, tempDir, WsClient, type TestApp } from "./helpers/tail-server";
 

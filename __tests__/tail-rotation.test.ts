@@ -5,10 +5,10 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { json } from "../lib/factory";
-import { liveFollowers, liveSubscriptions } from "../lib/follower";
-import { sse } from "../lib/sse";
-import { tail } from "../lib/tail";
+import { json } from "../lib/websocket/factory";
+import { liveFollowers, liveSubscriptions } from "../lib/tail/follower";
+import { sse } from "../lib/sse/sse";
+import { tail } from "../lib/tail/tail";
 import { SseClient } from "./helpers/sse-client";
 import {
   noFollowers,

@@ -9,12 +9,12 @@ import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { chromium } from "playwright-core";
-import { bytes, json, messages } from "../lib/factory";
-import { liveFollowers } from "../lib/follower";
-import { sse, type SseSocket } from "../lib/sse";
-import { tail, TAIL_BAD_OFFSET, TAIL_TOO_SLOW, watchFile } from "../lib/tail";
-import { Channel } from "../lib/channel";
-import type { CloseInfo, DisconnectRequest, Socket } from "../lib/socket";
+import { bytes, json, messages } from "../lib/websocket/factory";
+import { liveFollowers } from "../lib/tail/follower";
+import { sse, type SseSocket } from "../lib/sse/sse";
+import { tail, TAIL_BAD_OFFSET, TAIL_TOO_SLOW, watchFile } from "../lib/tail/tail";
+import { Channel } from "../lib/channels/channel";
+import type { CloseInfo, DisconnectRequest, Socket } from "../lib/core/socket";
 import { SseClient } from "./helpers/sse-client";
 import {
   noFollowers,

@@ -123,7 +123,7 @@ describe("tick(ms)", () => {
 // A child Node process that loads the TypeScript sources through swc, runs `body`, and reports
 // how long it lived: a timer that keeps the process alive shows up as a long life.
 function runChild(body: string): Promise<{ code: number | null; ms: number; out: string }> {
-  const lib = path.join(__dirname, "..", "lib");
+  const lib = path.join(__dirname, "..", "lib", "channels");
   const script = `
     const ts = require("typescript");
     const fs = require("node:fs");

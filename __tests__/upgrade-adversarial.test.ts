@@ -4,7 +4,7 @@
 
 import net from "node:net";
 import express from "express";
-import { Channel } from "../lib/channel";
+import { Channel } from "../lib/channels/channel";
 import { sockets } from "../lib/sockets";
 import {
   captureLog,
@@ -649,7 +649,7 @@ describe("close() and a handler that never reads", () => {
     const end = closed(ws);
     const started = Date.now();
     // Bounded by the timeout. (A paused connection never reads the client's close reply, so
-    // today it always waits the whole timeout: reported against lib/connection.ts.)
+    // today it always waits the whole timeout: reported against lib/websocket/connection.ts.)
     await served.attachment.close({ timeout: 300 });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(served.attachment.size).toBe(0);

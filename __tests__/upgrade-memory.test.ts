@@ -10,9 +10,9 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import express from "express";
 import { WebSocket } from "ws";
-import { attach } from "../lib/upgrade";
+import { attach } from "../lib/websocket/upgrade";
 import { sockets } from "../lib/sockets";
-import type { Socket } from "../lib/socket";
+import type { Socket } from "../lib/core/socket";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { WebSocket } from "ws";
-import { attach } from "../lib/upgrade";
+import { attach } from "../lib/websocket/upgrade";
 import { sockets } from "../lib/sockets";
 import {
   captureLog,

@@ -1,31 +1,50 @@
-// The public entry point: re-exports only. Each name lives in the file named for its idea.
+// The public entry point: re-exports only, every public name listed once, grouped by the
+// subsystem folder it lives in (see the README's "Development" map of lib/).
 
-export { Channel } from "./channel";
-export type { ReadChannel, WriteChannel, RecvResult, OpOptions } from "./channel";
-export { select } from "./select";
-export type { SelectCases, SelectResult, SelectOptions, SelectLoop, ChannelValue } from "./select";
-export { after, tick } from "./timers";
-export type { TimerChannel } from "./timers";
-export { SocketsError, ChannelClosedError } from "./errors";
-export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./socket";
-export { InvalidMessageError, TimeoutError, ProtocolError } from "./errors";
-export type { MessageIssue } from "./errors";
-export { Connection, bind } from "./connection";
-export type { ConnectionOptions, ConnectionStats } from "./connection";
-export { jsonCodec, textCodec, bytesCodec } from "./codec";
-export type { Codec, JsonInput } from "./codec";
-export type { StandardSchemaV1, Schema, TypeGuard, Infer } from "./schema";
-export { broadcast } from "./broadcast";
-export type { BroadcastResult } from "./broadcast";
-export { attach } from "./upgrade";
-export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./upgrade";
+// channels/
+export { Channel, select, after, tick, SocketsError, ChannelClosedError } from "./channels/index";
+export type {
+  ReadChannel,
+  WriteChannel,
+  RecvResult,
+  OpOptions,
+  SelectCases,
+  SelectResult,
+  SelectOptions,
+  SelectLoop,
+  ChannelValue,
+  TimerChannel,
+} from "./channels/index";
+// core/
+export { InvalidMessageError, TimeoutError, ProtocolError } from "./core/index";
+export { jsonCodec, textCodec, bytesCodec } from "./core/index";
+export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./core/index";
+export type {
+  MessageIssue,
+  Codec,
+  JsonInput,
+  StandardSchemaV1,
+  Schema,
+  TypeGuard,
+  Infer,
+} from "./core/index";
+export type { SocketOptions, LoggerLike, LogLevel, AllowedOrigin } from "./core/index";
+// websocket/
+export { Connection, bind, broadcast, attach } from "./websocket/index";
+export type { ConnectionOptions, ConnectionStats, BroadcastResult } from "./websocket/index";
+export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./websocket/index";
+export type { JsonValue, JsonOutput, SocketHandler } from "./websocket/index";
+// sse/
+export { SseEvent, SseEncodeError, SseWriteTimeoutError } from "./sse/index";
+export type { SseOptions, SseSocket, SseLocals, SseEventFields } from "./sse/index";
+// tail/
+export {
+  watchFile,
+  TAIL_TOO_SLOW,
+  TAIL_BAD_OFFSET,
+  TAIL_NOT_FOUND,
+  liveFollowers,
+} from "./tail/index";
+export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";
-export type { JsonValue, JsonOutput, SocketHandler } from "./factory";
-export type { SocketOptions } from "./options";
-export type { LoggerLike, LogLevel } from "./logger";
-export type { AllowedOrigin } from "./origin";
-export { watchFile, TAIL_TOO_SLOW, TAIL_BAD_OFFSET, TAIL_NOT_FOUND } from "./tail";
-export type { TailOptions, TailRoot, WatchFileOptions } from "./tail";
-export { SseEvent, SseEncodeError, SseWriteTimeoutError } from "./sse";
-export type { SseOptions, SseSocket, SseLocals, SseEventFields } from "./sse";
-export { liveFollowers } from "./follower";

@@ -3,9 +3,9 @@
 
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from "ws";
-import { bind, type Connection, type ConnectionOptions } from "../../lib/connection";
-import type { Codec } from "../../lib/codec";
-import { Log } from "../../lib/logger";
+import { bind, type Connection, type ConnectionOptions } from "../../lib/websocket/connection";
+import type { Codec } from "../../lib/core/codec";
+import { Log } from "../../lib/core/logger";
 
 export interface BoundServer<In, Out> {
   url: string;

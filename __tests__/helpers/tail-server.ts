@@ -8,9 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import express from "express";
 import { WebSocket } from "ws";
-import { liveFollowers, liveSubscriptions } from "../../lib/follower";
-import type { LoggerLike } from "../../lib/logger";
-import { attach } from "../../lib/upgrade";
+import { liveFollowers, liveSubscriptions } from "../../lib/tail/follower";
+import type { LoggerLike } from "../../lib/core/logger";
+import { attach } from "../../lib/websocket/upgrade";
 
 export interface TestApp {
   http: string;

@@ -17,11 +17,11 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { Channel } from "./channel";
-import { SocketsError } from "./errors";
-import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
-import { checkCount, checkTime } from "./options";
-import type { CloseInfo, DisconnectRequest, Socket } from "./socket";
+import { Channel } from "../channels/channel";
+import { SocketsError } from "../core/errors";
+import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
+import { checkCount, checkTime } from "../core/options";
+import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
 
 /** Options of `sockets.sse()`. Every field is optional. */
 export interface SseOptions {

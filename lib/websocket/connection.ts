@@ -48,20 +48,20 @@
 
 import { randomUUID } from "node:crypto";
 import type { RawData, WebSocket } from "ws";
-import { abortable, type Settleable } from "./abort";
-import { Channel, type OpOptions, type ReadChannel, type WriteChannel } from "./channel";
-import type { Codec } from "./codec";
+import { abortable, type Settleable } from "../channels/abort";
+import { Channel, type OpOptions, type ReadChannel, type WriteChannel } from "../channels/channel";
+import type { Codec } from "../core/codec";
 import {
   ChannelClosedError,
   InvalidMessageError,
   ProtocolError,
   SocketsError,
   TimeoutError,
-} from "./errors";
-import type { ResolvedOptions } from "./options";
-import { Queue } from "./queue";
-import { WaitList } from "./waitlist";
-import type { CloseInfo, DisconnectRequest, Socket, Transport } from "./socket";
+} from "../core/errors";
+import type { ResolvedOptions } from "../core/options";
+import { Queue } from "../channels/queue";
+import { WaitList } from "../channels/waitlist";
+import type { CloseInfo, DisconnectRequest, Socket, Transport } from "../core/socket";
 import type { ConnectionTracker } from "./upgrade";
 
 /** What a connection needs from the resolved factory options. */

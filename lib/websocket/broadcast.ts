@@ -10,9 +10,9 @@
 // `stats.broadcastsDropped`, and logged. One slow client never stalls the others.
 
 import { WebSocket } from "ws";
-import type { Codec } from "./codec";
+import type { Codec } from "../core/codec";
 import { Connection, Frame } from "./connection";
-import type { Socket } from "./socket";
+import type { Socket } from "../core/socket";
 
 /** What a broadcast did. */
 export interface BroadcastResult {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Response } from "express";
 import { WebSocketServer, type WebSocket } from "ws";
-import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "./codec";
+import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "../core/codec";
 import { bind } from "./connection";
 import {
   checkHandshake,
@@ -15,9 +15,9 @@ import {
   wantsWebSocket,
   type Refusal,
 } from "./handshake";
-import { resolveOptions, type ResolvedOptions, type SocketOptions } from "./options";
-import type { Schema } from "./schema";
-import type { SocketLocals } from "./socket";
+import { resolveOptions, type ResolvedOptions, type SocketOptions } from "../core/options";
+import type { Schema } from "../core/schema";
+import type { SocketLocals } from "../core/socket";
 import { attachedServer, remoteOf, upgradeOf, type Upgrade } from "./upgrade";
 
 /**

@@ -30,8 +30,8 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { LineFramer } from "./lines";
-import { SILENT_LOG, type Log } from "./logger";
-import { Queue } from "./queue";
+import { SILENT_LOG, type Log } from "../core/logger";
+import { Queue } from "../channels/queue";
 
 /** Bytes read per read() call. */
 const READ_SIZE = 65_536;

@@ -23,7 +23,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { FileHandle } from "node:fs/promises";
-import { ChannelClosedError } from "./errors";
+import { ChannelClosedError } from "../core/errors";
 import {
   Chunk,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -35,10 +35,10 @@ import {
   readRange,
   type Subscription,
 } from "./follower";
-import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
-import { checkCount, checkTime } from "./options";
-import { holdOpen, SseEvent } from "./sse";
-import type { CloseInfo, Socket, Transport } from "./socket";
+import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
+import { checkCount, checkTime } from "../core/options";
+import { holdOpen, SseEvent } from "../sse/sse";
+import type { CloseInfo, Socket, Transport } from "../core/socket";
 
 /** Close code for a client that fell more than `maxQueueBytes` behind (Try Again Later). */
 export const TAIL_TOO_SLOW = 1013;

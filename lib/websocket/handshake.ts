@@ -3,7 +3,7 @@
 // a status, a message that says what to fix, and any headers the RFC asks for.
 
 import type { IncomingMessage } from "node:http";
-import { requestOrigin } from "./origin";
+import { requestOrigin } from "../core/origin";
 
 /** Why a handshake was refused: written to the client as a real HTTP response. */
 export interface Refusal {

@@ -18,11 +18,11 @@ import type https from "node:https";
 import type { Express, Router } from "express";
 import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
-import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
-import { ChannelClosedError } from "./errors";
-import type { Socket } from "./socket";
+import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
+import { ChannelClosedError } from "../core/errors";
+import type { Socket } from "../core/socket";
 import { wantsWebSocket } from "./handshake";
-import { checkTime } from "./options";
+import { checkTime } from "../core/options";
 import { declareShape, kOwner, type ResponseOwner } from "./shape";
 
 /** Options of `attach()`. */

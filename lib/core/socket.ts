@@ -2,7 +2,7 @@
 // WebSocket routes (sockets.json/messages/bytes) and Server-Sent Events (sockets.sse) both give
 // this shape, so handlers such as sockets.tail work on either.
 
-import type { ReadChannel, WriteChannel } from "./channel";
+import type { ReadChannel, WriteChannel } from "../channels/channel";
 
 /** How a connection ended: the close code and reason (1006 when it ended without a close frame). */
 export interface CloseInfo {
