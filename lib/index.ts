@@ -17,7 +17,7 @@ export type {
 } from "./channels/index";
 // core/
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./core/index";
-export { jsonCodec, textCodec, bytesCodec } from "./core/index";
+export { jsonCodec, textCodec, bytesCodec, framesCodec } from "./core/index";
 export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./core/index";
 export type {
   MessageIssue,
@@ -29,6 +29,7 @@ export type {
   Infer,
 } from "./core/index";
 export type { SocketOptions, LoggerLike, LogLevel, AllowedOrigin } from "./core/index";
+export type { DeflateOptions, Protocols, ProtocolChooser } from "./core/index";
 // websocket/
 export { Connection, bind, broadcast, attach } from "./websocket/index";
 export type { ConnectionOptions, ConnectionStats, BroadcastResult } from "./websocket/index";

@@ -2,8 +2,8 @@
 // (`sockets.json(Msg)`), whether it binds a WebSocket, binds Server-Sent Events, or streams a file
 // to whichever of them ran before it.
 
-import { bytes, json, messages } from "./websocket/factory";
+import { bytes, frames, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
 
-export const sockets = Object.freeze({ json, messages, bytes, sse, tail });
+export const sockets = Object.freeze({ json, messages, bytes, frames, sse, tail });

@@ -1,8 +1,9 @@
 // Codecs: how a route turns WebSocket messages into receiver values and sender values into
 // frames. One per factory: json (parsed, optionally validated, JSON text out), text (`string`
-// both ways) and bytes (`Buffer` in, any `Uint8Array` out). As in Martini, the frame type that
-// arrives is not enforced: a binary frame on a text route is decoded as UTF-8 (and rejected as
-// an invalid message if it is not UTF-8), a text frame on a bytes route arrives as its bytes.
+// both ways), bytes (`Buffer` in, any `Uint8Array` out) and frames (either, keeping the frame
+// type). As in Martini, the frame type that arrives is not enforced on the others: a binary frame
+// on a text route is decoded as UTF-8 (and rejected as an invalid message if it is not UTF-8), a
+// text frame on a bytes route arrives as its bytes.
 
 import { isUtf8 } from "node:buffer";
 import { InvalidMessageError } from "./errors";
@@ -18,7 +19,7 @@ import {
 /** Turns frames into values (`In`) and values (`Out`) into frames. */
 export interface Codec<In, Out> {
   /** The factory this codec belongs to; tells generic handlers what to send. */
-  readonly transport: "json" | "messages" | "bytes";
+  readonly transport: "json" | "messages" | "bytes" | "frames";
   /**
    * Decodes one message; throws (or rejects with) InvalidMessageError. A promise only when an
    * async schema has to be awaited: the connection keeps the order of messages either way.
@@ -124,7 +125,29 @@ class BytesCodec implements Codec<Buffer, Uint8Array> {
   }
 }
 
+/** Both frame types: a text frame is a `string`, a binary frame a `Buffer`, and back. */
+class FramesCodec implements Codec<string | Buffer, string | Uint8Array> {
+  readonly transport = "frames" as const;
+
+  decode(data: Buffer, isBinary: boolean): string | Buffer {
+    // ws has checked a text frame's UTF-8 (invalid closes with 1007).
+    return isBinary ? data : data.toString();
+  }
+
+  encode(value: string | Uint8Array): string | Buffer {
+    if (typeof value === "string") return value;
+    if (Buffer.isBuffer(value)) return value;
+    if (value instanceof Uint8Array) {
+      return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    }
+    throw new TypeError(
+      `sockets.frames() sends a string (text frame) or a Uint8Array (binary frame), got ${typeof value}`,
+    );
+  }
+}
+
 const TEXT = new TextCodec();
+const FRAMES = new FramesCodec();
 const BYTES = new BytesCodec();
 const PLAIN_JSON = new JsonCodec<unknown>(null);
 
@@ -142,6 +165,14 @@ export function jsonCodec<S extends Schema | undefined = undefined>(
 /** Text messages: `string` in, `string` out as text frames. */
 export function textCodec(): Codec<string, string> {
   return TEXT;
+}
+
+/**
+ * Both frame types: a text frame arrives as a `string` and a binary one as a `Buffer`; a
+ * `string` goes out as a text frame and a `Uint8Array` as a binary one.
+ */
+export function framesCodec(): Codec<string | Buffer, string | Uint8Array> {
+  return FRAMES;
 }
 
 /** Binary messages: `Buffer` in, any `Uint8Array` out as binary frames. */

@@ -4,9 +4,11 @@
 export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./socket";
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./errors";
 export type { MessageIssue } from "./errors";
-export { jsonCodec, textCodec, bytesCodec } from "./codec";
+export { jsonCodec, textCodec, bytesCodec, framesCodec } from "./codec";
 export type { Codec, JsonInput } from "./codec";
 export type { StandardSchemaV1, Schema, TypeGuard, Infer } from "./schema";
 export type { SocketOptions } from "./options";
 export type { LoggerLike, LogLevel } from "./logger";
 export type { AllowedOrigin } from "./origin";
+export type { DeflateOptions } from "./compression";
+export type { Protocols, ProtocolChooser } from "./subprotocol";

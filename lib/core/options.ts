@@ -5,6 +5,8 @@
 import type { IncomingMessage } from "node:http";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "./logger";
 import { compileOriginCheck, type AllowedOrigin } from "./origin";
+import { checkDeflate, type DeflateOptions } from "./compression";
+import { compileProtocols, type ProtocolPolicy, type Protocols } from "./subprotocol";
 
 /** Options of `sockets.json`, `sockets.messages` and `sockets.bytes`. Every field is optional. */
 export interface SocketOptions {
@@ -36,6 +38,29 @@ export interface SocketOptions {
   requireOrigin?: boolean;
   /** Close with 1007 on an invalid message instead of reporting it on `error`. Defaults to `false`. */
   closeOnInvalidMessage?: boolean;
+  /**
+   * permessage-deflate (RFC 7692), used when the client offers it too: `true` for ws's defaults,
+   * or ws's options object (`threshold`, window bits, no-context-takeover). Costs about 300 KB of
+   * zlib memory per compressed connection and one deflate per connection in a broadcast.
+   * Defaults to `false`.
+   */
+  perMessageDeflate?: boolean | DeflateOptions;
+  /**
+   * The subprotocols the route speaks, in order of preference, or a function choosing one of
+   * the client's offer (`(offered, req) => name | false`). A client whose offer has none of them
+   * gets 400 before the handshake. The choice is `res.locals.socket.protocol`. Defaults to the
+   * client's first offer (ws's behaviour).
+   */
+  protocols?: Protocols;
+  /** Refuse (400) a client that offers no subprotocol. Defaults to `false`. */
+  requireProtocol?: boolean;
+  /**
+   * Most frames one incoming message may arrive in; more closes with 1008. Each pending fragment
+   * costs about 100 B of heap beyond its payload. `0` = no limit. Defaults to `maxMessageSize /
+   * 1024` rounded up, at least 64 (64 at the default `maxMessageSize`), or 16384 (ws's default)
+   * when `maxMessageSize` is `0`.
+   */
+  maxFragments?: number;
 }
 
 /** Options after defaults and checks: what a connection is bound with. */
@@ -48,6 +73,11 @@ export interface ResolvedOptions {
   readonly sendChannelBuffer: number;
   readonly recvChannelBuffer: number;
   readonly closeOnInvalidMessage: boolean;
+  /** ws's perMessageDeflate option: false, or the options to negotiate with. */
+  readonly perMessageDeflate: false | DeflateOptions;
+  /** How a request's subprotocol is chosen. */
+  readonly protocols: ProtocolPolicy;
+  readonly maxFragments: number;
   /** True when the request's Origin is allowed. */
   readonly checkOrigin: (req: IncomingMessage) => boolean;
 }
@@ -64,7 +94,14 @@ export const DEFAULT_OPTIONS = Object.freeze({
   recvChannelBuffer: 10,
   requireOrigin: false,
   closeOnInvalidMessage: false,
+  perMessageDeflate: false,
+  requireProtocol: false,
 });
+
+/** `maxFragments` when not given: about one fragment per KiB of `maxMessageSize`, at least 64. */
+export function defaultMaxFragments(maxMessageSize: number): number {
+  return maxMessageSize === 0 ? 16_384 : Math.max(64, Math.ceil(maxMessageSize / 1024));
+}
 
 /** Longest delay a Node timer honours (larger ones fire after 1 ms). */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -134,12 +171,23 @@ export function resolveOptions(options?: SocketOptions): ResolvedOptions {
     logLevel: options.logLevel,
     skipLogging: checkBoolean("skipLogging", options.skipLogging, d.skipLogging),
   });
+  const maxMessageSize = checkCount("maxMessageSize", options.maxMessageSize, d.maxMessageSize);
   return Object.freeze({
     log,
     writeWait,
     pongWait,
     pingPeriod,
-    maxMessageSize: checkCount("maxMessageSize", options.maxMessageSize, d.maxMessageSize),
+    maxMessageSize,
+    maxFragments: checkCount(
+      "maxFragments",
+      options.maxFragments,
+      defaultMaxFragments(maxMessageSize),
+    ),
+    perMessageDeflate: checkDeflate(options.perMessageDeflate),
+    protocols: compileProtocols(
+      options.protocols,
+      checkBoolean("requireProtocol", options.requireProtocol, d.requireProtocol),
+    ),
     sendChannelBuffer: checkCount(
       "sendChannelBuffer",
       options.sendChannelBuffer,

@@ -14,7 +14,7 @@ export interface CloseInfo {
 export type DisconnectRequest = number | { code: number; reason?: string };
 
 /** Which factory bound the connection; tells generic handlers how to encode what they send. */
-export type Transport = "json" | "messages" | "bytes" | "sse";
+export type Transport = "json" | "messages" | "bytes" | "frames" | "sse";
 
 /** A bound connection: `res.locals.socket` after a sockets factory ran. */
 export interface Socket<In, Out = In> {
@@ -32,6 +32,11 @@ export interface Socket<In, Out = In> {
   readonly id: string;
   /** The factory that bound it. */
   readonly transport: Transport;
+  /**
+   * The subprotocol chosen in the handshake (`Sec-WebSocket-Protocol`), `""` when none. Set on
+   * every WebSocket connection; transports without subprotocols (Server-Sent Events) leave it out.
+   */
+  readonly protocol?: string;
 }
 
 /** The `res.locals` a sockets factory provides to the handlers after it. */

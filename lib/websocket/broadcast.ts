@@ -47,7 +47,11 @@ function frameFor<Out>(codec: Codec<unknown, Out>, message: Out): Frame {
   const payload = typeof encoded === "string" ? Buffer.from(encoded, "utf8") : encoded;
   const parts = frameMessage(payload, typeof encoded === "string" ? TEXT : BINARY);
   // One buffer: every socket then gets a single plain write instead of a corked writev.
-  return new Frame([parts.length === 1 ? parts[0]! : Buffer.concat(parts)], encoded);
+  return new Frame(
+    [parts.length === 1 ? parts[0]! : Buffer.concat(parts)],
+    payload,
+    typeof encoded !== "string",
+  );
 }
 
 /**

@@ -97,8 +97,12 @@ export class Frame {
   constructor(
     /** Header and payload, as `WebSocket.Sender.frame()` returns them. */
     readonly list: readonly Buffer[],
-    /** The message itself, for a socket that cannot take a pre-built frame. */
-    readonly payload: string | Buffer,
+    /**
+     * The payload alone (UTF-8 for text), for a socket that cannot take a pre-built frame (one
+     * with permessage-deflate: ws compresses it for that socket, without re-encoding text).
+     */
+    readonly payload: Buffer,
+    readonly binary: boolean,
   ) {}
 }
 
@@ -781,6 +785,11 @@ export class Connection<In, Out> implements Socket<In, Out> {
     return this.codec.transport;
   }
 
+  /** The subprotocol chosen in the handshake, `""` when none. */
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+
   /** Resolves with the close code and reason once the connection is closed. */
   get closed(): Promise<CloseInfo> {
     const rare = this.rare;
@@ -1218,7 +1227,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       }
       if (this.rawFrames === 1)
         (ws as unknown as Required<WsInternals>)._sender.sendFrame!(data.list, cb);
-      else ws.send(data.payload, cb);
+      else ws.send(data.payload, { binary: data.binary }, cb);
     } else {
       ws.send(data, cb);
     }

@@ -1,15 +1,23 @@
 // The WebSocket middleware factories, Martini's shape: `sockets.json(schema?)`,
-// `sockets.messages()` and `sockets.bytes()`. Each call resolves its options and builds one
-// `ws` server once; each request then goes through the checks (upgrade? 405, 403, 400), the
+// `sockets.messages()`, `sockets.bytes()` and `sockets.frames()` (both frame types). Each call
+// resolves its options and builds one `ws` server once (compression, fragment limit); each request then goes through the checks (upgrade? 405, 403, 400), the
 // handshake, `bind()`, and `next()` with the connection on `res.locals.socket`.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Response } from "express";
-import { WebSocketServer, type WebSocket } from "ws";
-import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "../core/codec";
+import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from "ws";
+import {
+  bytesCodec,
+  framesCodec,
+  jsonCodec,
+  textCodec,
+  type Codec,
+  type JsonInput,
+} from "../core/codec";
 import { bind } from "./connection";
 import {
   checkHandshake,
+  chooseProtocol,
   notAnUpgrade,
   originForLog,
   wantsWebSocket,
@@ -87,6 +95,16 @@ interface Factory<In, Out> {
   readonly wss: WebSocketServer;
 }
 
+/**
+ * The subprotocol chosen for the handshake in progress: `handle` chooses it (refusing with 400
+ * what it cannot accept) and ws asks for it synchronously inside `handleUpgrade`.
+ */
+let handshakeProtocol: string | false = false;
+
+function handOverProtocol(): string | false {
+  return handshakeProtocol;
+}
+
 function createFactory<In, Out>(
   name: string,
   codec: Codec<In, Out>,
@@ -96,7 +114,10 @@ function createFactory<In, Out>(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: resolved.maxMessageSize,
-    perMessageDeflate: false,
+    maxFragments: resolved.maxFragments,
+    // ws also takes `clientMaxWindowBits: true`, which @types/ws leaves out.
+    perMessageDeflate: resolved.perMessageDeflate as false | PerMessageDeflateOptions,
+    handleProtocols: handOverProtocol,
     clientTracking: false,
   });
   wss.on("headers", forwardHeaders);
@@ -171,8 +192,14 @@ function handle<In, Out>(
     refuse(f as Factory<unknown, unknown>, upgrade, refusal);
     return;
   }
+  const protocol = chooseProtocol(req, f.options.protocols);
+  if (typeof protocol !== "string") {
+    refuse(f as Factory<unknown, unknown>, upgrade, protocol);
+    return;
+  }
   if (!upgrade.claim()) return;
   let ws: WebSocket | undefined;
+  handshakeProtocol = protocol === "" ? false : protocol;
   try {
     f.wss.handleUpgrade(req, upgrade.socket, upgrade.head, (client) => {
       ws = client;
@@ -181,6 +208,8 @@ function handle<In, Out>(
     // ws throws when a socket is upgraded twice (another upgrade listener on the server).
     upgrade.abandon();
     throw err;
+  } finally {
+    handshakeProtocol = false;
   }
   if (ws === undefined) {
     // ws answered (or destroyed the socket) itself: the client left, or a header it refuses.
@@ -236,6 +265,20 @@ export function messages(options?: SocketOptions): SocketHandler<string, string>
 export function bytes(options?: SocketOptions): SocketHandler<Buffer, Uint8Array> {
   const f = createFactory("sockets.bytes", bytesCodec(), options);
   return function socketsBytes(req, res, next) {
+    handle(f, req, res, next);
+  };
+}
+
+/**
+ * Both frame types on one route: a text frame arrives as a `string`, a binary frame as a
+ * `Buffer` (tell them apart with `typeof m === "string"`); a `string` goes out as a text frame
+ * and a `Uint8Array` as a binary frame, so an echo sends back what it was sent.
+ */
+export function frames(
+  options?: SocketOptions,
+): SocketHandler<string | Buffer, string | Uint8Array> {
+  const f = createFactory("sockets.frames", framesCodec(), options);
+  return function socketsFrames(req, res, next) {
     handle(f, req, res, next);
   };
 }

@@ -1,9 +1,11 @@
 // The checks a sockets factory makes before completing a WebSocket handshake, in Martini's
-// order: the method (405), the Origin (403), then the handshake headers (400). Each refusal is
-// a status, a message that says what to fix, and any headers the RFC asks for.
+// order: the method (405), the Origin (403), then the handshake headers (400), and last the
+// subprotocol (400 when the client offers none the route speaks). Each refusal is a status, a
+// message that says what to fix, and any headers the RFC asks for.
 
 import type { IncomingMessage } from "node:http";
 import { requestOrigin } from "../core/origin";
+import { describeOffer, offeredProtocols, type ProtocolPolicy } from "../core/subprotocol";
 
 /** Why a handshake was refused: written to the client as a real HTTP response. */
 export interface Refusal {
@@ -84,6 +86,36 @@ export function checkHandshake(
     };
   }
   return null;
+}
+
+/**
+ * The subprotocol for this request ("" for none), or the refusal when the offer is malformed,
+ * has nothing the route speaks, or is missing on a route that requires one. A chooser that
+ * throws (or picks a name not offered) throws here: the app's error handling answers it.
+ */
+export function chooseProtocol(req: IncomingMessage, policy: ProtocolPolicy): string | Refusal {
+  const offered = offeredProtocols(req);
+  if (offered === null) {
+    return {
+      status: 400,
+      message:
+        "Invalid Sec-WebSocket-Protocol header (comma-separated subprotocol names, each once)",
+    };
+  }
+  const speaks = policy.names === null ? "" : `; this route speaks ${describeOffer(policy.names)}`;
+  if (offered.length === 0) {
+    if (!policy.required) return "";
+    return {
+      status: 400,
+      message: `This route requires a subprotocol (Sec-WebSocket-Protocol)${speaks}`,
+    };
+  }
+  const chosen = policy.choose(offered, req);
+  if (chosen !== false) return chosen;
+  return {
+    status: 400,
+    message: `No acceptable subprotocol in the offer ${describeOffer(offered)}${speaks}`,
+  };
 }
 
 /** The Origin for a log line, shortened: it comes from the client. */
