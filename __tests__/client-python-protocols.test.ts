@@ -154,7 +154,7 @@ describe("a Python websockets client and the protocol options", () => {
     );
     app.get(
       "/room",
-      sockets.messages({ skipLogging: true, perMessageDeflate: { threshold: 16 } }),
+      sockets.messages({ skipLogging: true, perMessageDeflate: true }),
       async (_req, res) => {
         const socket = res.locals.socket;
         await socket.receiver.recv(); // "ready"

@@ -666,7 +666,7 @@ function markdown(report) {
   for (const [name, sec] of Object.entries(report.sections || {})) {
     out.push(
       "",
-      `## ${name === "channels" ? "Channel micro-benchmark" : name === "tail" ? "File following (tail)" : name} (bench/${name}.js)`,
+      `## ${name === "channels" ? "Channel micro-benchmark" : name === "tail" ? "File following (tail)" : name === "deflate" ? "Compressed broadcast (permessage-deflate)" : name} (bench/${name}.js)`,
       "",
     );
     out.push(sec.rows ? rowsTable(sec.rows) : `Not run: ${sec.skipped || sec.error}`);
@@ -872,7 +872,7 @@ async function main() {
   }
   const sections = {};
   if (wanted.has("sections")) {
-    for (const name of ["channels", "tail"]) {
+    for (const name of ["channels", "tail", "deflate"]) {
       log(`  section ${name}`);
       sections[name] = await runSection(name);
     }

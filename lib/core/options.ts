@@ -40,7 +40,7 @@ export interface SocketOptions {
   closeOnInvalidMessage?: boolean;
   /**
    * permessage-deflate (RFC 7692), used when the client offers it too: `true` for ws's defaults,
-   * or ws's options object (`threshold`, window bits, no-context-takeover). Costs about 300 KB of
+   * or ws's options object (`threshold`, window bits, no-context-takeover). Costs about 250 KB of
    * zlib memory per compressed connection and one deflate per connection in a broadcast.
    * Defaults to `false`.
    */
