@@ -80,8 +80,8 @@ async function server(lib, deflate) {
       const { user, system } = process.cpuUsage();
       reply({ cpu: user + system, connections: count() });
     } else if (m.cmd === "mem") {
-      global.gc();
-      global.gc();
+      globalThis.gc();
+      globalThis.gc();
       reply({ mem: process.memoryUsage() });
     }
   });
@@ -91,10 +91,14 @@ async function server(lib, deflate) {
 // ---------------------------------------------------------------- load (this process)
 
 function startServer(lib, deflate) {
-  const child = fork(__filename, ["--server", `--lib=${lib}`, `--deflate=${deflate ? 1 : 0}`], {
-    execArgv: ["--expose-gc"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+  const child = fork(
+    path.join(__dirname, "deflate.js"),
+    ["--server", `--lib=${lib}`, `--deflate=${deflate ? 1 : 0}`],
+    {
+      execArgv: ["--expose-gc"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    },
+  );
   let next = 0;
   const waiting = new Map();
   child.on("message", (m) => {
