@@ -133,6 +133,17 @@ describe("perMessageDeflate", () => {
     c.ws.close();
   });
 
+  it("warns when the factory is called with compression and no message size limit", () => {
+    const lines: string[] = [];
+    const logger = { error: (l: string) => lines.push(l), warn: (l: string) => lines.push(l) };
+    sockets.messages({ perMessageDeflate: true, maxMessageSize: 0, logger });
+    expect(lines).toEqual([expect.stringMatching(/sockets\.messages.*compression bomb/)]);
+    lines.length = 0;
+    sockets.messages({ perMessageDeflate: true, logger });
+    sockets.messages({ maxMessageSize: 0, logger });
+    expect(lines).toEqual([]);
+  });
+
   it.each([
     [{ perMessageDeflate: "yes" }, TypeError, /boolean or ws's perMessageDeflate options/],
     [{ perMessageDeflate: { threshold: -1 } }, RangeError, /threshold/],

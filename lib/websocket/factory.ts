@@ -121,6 +121,13 @@ function createFactory<In, Out>(
     clientTracking: false,
   });
   wss.on("headers", forwardHeaders);
+  if (resolved.perMessageDeflate !== false && resolved.maxMessageSize === 0) {
+    resolved.log.warning(
+      name,
+      "perMessageDeflate with maxMessageSize 0: nothing bounds what a small compressed message " +
+        "inflates to (a compression bomb); set a maxMessageSize",
+    );
+  }
   return { name, codec, options: resolved, wss };
 }
 
