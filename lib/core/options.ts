@@ -8,7 +8,7 @@ import { compileOriginCheck, type AllowedOrigin } from "./origin";
 import { checkDeflate, type DeflateOptions } from "./compression";
 import { compileProtocols, type ProtocolPolicy, type Protocols } from "./subprotocol";
 
-/** Options of `sockets.json`, `sockets.messages` and `sockets.bytes`. Every field is optional. */
+/** Options of the WebSocket factories (`sockets.json`, `messages`, `bytes`, `frames`). Every field is optional. */
 export interface SocketOptions {
   /** Where log lines go: console, pino, winston... Defaults to stdout, prefixed `[sockets] `. */
   logger?: LoggerLike;
@@ -56,7 +56,7 @@ export interface SocketOptions {
   requireProtocol?: boolean;
   /**
    * Most frames one incoming message may arrive in; more closes with 1008. Each pending fragment
-   * costs about 100 B of heap beyond its payload. `0` = no limit. Defaults to `maxMessageSize /
+   * costs about 115 B of heap beyond its payload. `0` = no limit. Defaults to `maxMessageSize /
    * 1024` rounded up, at least 64 (64 at the default `maxMessageSize`), or 16384 (ws's default)
    * when `maxMessageSize` is `0`.
    */

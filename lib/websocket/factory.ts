@@ -1,7 +1,8 @@
 // The WebSocket middleware factories, Martini's shape: `sockets.json(schema?)`,
 // `sockets.messages()`, `sockets.bytes()` and `sockets.frames()` (both frame types). Each call
-// resolves its options and builds one `ws` server once (compression, fragment limit); each request then goes through the checks (upgrade? 405, 403, 400), the
-// handshake, `bind()`, and `next()` with the connection on `res.locals.socket`.
+// resolves its options and builds one `ws` server once (compression, fragment limit); each
+// request then goes through the checks (upgrade? 405, 403, 400, subprotocol 400), the handshake,
+// `bind()`, and `next()` with the connection on `res.locals.socket`.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Response } from "express";
