@@ -3,7 +3,8 @@
 // A server process (this file with --server) holds N connections from ws clients in this
 // process and broadcasts on request: raw `ws` (`for (c of wss.clients) c.send(msg)`) and
 // express-sockets (`broadcast(upgrades, msg)`, frame once and write many), each with
-// permessage-deflate off and on (ws's defaults: context takeover, threshold 1 KiB), and
+// permessage-deflate off and on (ws's defaults: context takeover), express-sockets with a small
+// deflate setting (`SMALL`: no context takeover, 10-bit window, zlib memLevel 4), and
 // express-sockets with half of the clients negotiating it. For a 64 B text and a 4 KiB JSON
 // text (compressible like real JSON, different every time) it measures, one broadcast at a time:
 //   cpu µs/bcast   the server's CPU time per broadcast (process.cpuUsage, the steady figure)
@@ -46,8 +47,16 @@ function payload(seq, size) {
 
 // ---------------------------------------------------------------- server process
 
+/** The small deflate setting: less memory per connection, a worse ratio. */
+const SMALL = {
+  serverNoContextTakeover: true,
+  serverMaxWindowBits: 10,
+  threshold: 0,
+  zlibDeflateOptions: { memLevel: 4 },
+};
+
 async function server(lib, deflate) {
-  const perMessageDeflate = deflate ? true : false;
+  const perMessageDeflate = deflate === "small" ? SMALL : deflate === "on";
   const httpServer = http.createServer();
   let sendToAll;
   let count;
@@ -90,10 +99,10 @@ async function server(lib, deflate) {
 
 // ---------------------------------------------------------------- load (this process)
 
-function startServer(lib, deflate) {
+function startServer(lib, deflate /* "off" | "on" | "small" */) {
   const child = fork(
     path.join(__dirname, "deflate.js"),
-    ["--server", `--lib=${lib}`, `--deflate=${deflate ? 1 : 0}`],
+    ["--server", `--lib=${lib}`, `--deflate=${deflate}`],
     {
       execArgv: ["--expose-gc"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -161,12 +170,15 @@ const median = (xs) => {
 const bytesRead = (clients) => clients.reduce((n, c) => n + c.ws._socket.bytesRead, 0);
 
 async function measure(label, lib, compressed, { conns, times, size }) {
-  const server = startServer(lib, compressed !== "off");
+  const server = startServer(
+    lib,
+    compressed === "off" ? "off" : compressed === "small" ? "small" : "on",
+  );
   const port = await server.ready;
   try {
     const empty = (await server.ask("mem")).mem;
     const clients = await openClients(port, conns, (i) =>
-      compressed === "on" ? true : compressed === "half" ? i % 2 === 0 : false,
+      compressed === "off" ? false : compressed === "half" ? i % 2 === 0 : true,
     );
     let seq = 0;
     for (let i = 0; i < 5; i++) {
@@ -208,6 +220,7 @@ const CONTENDERS = [
   ["express-sockets", "sockets", "off"],
   ["express-sockets + deflate", "sockets", "on"],
   ["express-sockets + deflate (half the clients)", "sockets", "half"],
+  ["express-sockets + small deflate", "sockets", "small"],
 ];
 
 async function run({ quick = false } = {}) {
@@ -235,7 +248,7 @@ if (require.main === module) {
   const args = process.argv.slice(2);
   if (args.includes("--server")) {
     const lib = (args.find((a) => a.startsWith("--lib=")) || "--lib=ws").slice(6);
-    const deflate = args.includes("--deflate=1");
+    const deflate = (args.find((a) => a.startsWith("--deflate=")) || "--deflate=off").slice(10);
     server(lib, deflate).catch((err) => {
       console.error(err);
       process.exit(1);
