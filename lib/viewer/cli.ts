@@ -225,13 +225,13 @@ async function start(command: Command, io: Io): Promise<Running> {
       : command.options.files.length === 1
         ? String(command.options.files[0])
         : `${command.options.files.length} files`;
-  io.out(`${NAME}: following ${what} at ${url}`);
   if (command.auth === null && !/^(127\.|::1$|localhost$)/.test(command.host)) {
     io.err(
       `${NAME}: warning: listening on ${command.host} without --user/--password: ` +
         "anyone who can reach this machine can read these files",
     );
   }
+  io.out(`${NAME}: following ${what} at ${url}`);
   return {
     server,
     url,
