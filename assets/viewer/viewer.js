@@ -255,20 +255,71 @@
     requestAnimationFrame(frame);
   }
 
+  // Lines are drawn into blocks of BLOCK lines: appending touches the last block, dropping old
+  // lines touches the first, so the browser re-lays out two small boxes, not 10,000 lines.
+  const BLOCK = 200;
+  let drawn = 0; // line elements in the page
+
+  /** Appends line elements to the blocks, opening new blocks as they fill. */
+  function appendLines(elements) {
+    let block = log.lastElementChild;
+    let i = 0;
+    while (i < elements.length) {
+      if (block === null || block.childElementCount >= BLOCK) {
+        block = document.createElement("div");
+        block.className = "block";
+        log.append(block);
+      }
+      const take = Math.min(BLOCK - block.childElementCount, elements.length - i);
+      block.append(...elements.slice(i, i + take));
+      i += take;
+    }
+    drawn += elements.length;
+  }
+
+  /** Drops the oldest line elements beyond maxLines: whole blocks first, then single lines. */
+  function trimLines() {
+    while (drawn > maxLines) {
+      const first = log.firstElementChild;
+      const excess = drawn - maxLines;
+      if (first.childElementCount <= excess) {
+        for (let el = first.firstElementChild; el !== null; el = el.nextElementSibling) {
+          if (!el.hidden) shown--;
+        }
+        drawn -= first.childElementCount;
+        first.remove();
+      } else {
+        for (let k = 0; k < excess; k++) {
+          const el = first.firstElementChild;
+          if (!el.hidden) shown--;
+          el.remove();
+        }
+        drawn -= excess;
+      }
+    }
+  }
+
+  /** New line elements for lines[from..], counting those the filter shows. */
+  function elementsFor(lines, from) {
+    const out = new Array(lines.length - from);
+    for (let i = from; i < lines.length; i++) {
+      const el = lineElement(lines[i]);
+      if (!el.hidden) shown++;
+      out[i - from] = el;
+    }
+    return out;
+  }
+
   /** Redraws the active tab from its stored lines. */
   function redraw() {
-    const fragment = document.createDocumentFragment();
+    log.replaceChildren();
+    drawn = 0;
     shown = 0;
     if (active !== null) {
       const lines = active.lines;
-      for (let i = Math.max(0, lines.length - maxLines); i < lines.length; i++) {
-        const el = lineElement(lines[i]);
-        if (!el.hidden) shown++;
-        fragment.append(el);
-      }
+      appendLines(elementsFor(lines, Math.max(0, lines.length - maxLines)));
       active.unrendered = 0;
     }
-    log.replaceChildren(fragment);
     log.scrollTop = log.scrollHeight;
     followEl.hidden = true;
     updateCount();
@@ -295,25 +346,15 @@
       redraw();
       return;
     }
-    const fragment = document.createDocumentFragment();
-    for (let i = tab.lines.length - n; i < tab.lines.length; i++) {
-      const el = lineElement(tab.lines[i]);
-      if (!el.hidden) shown++;
-      fragment.append(el);
-    }
-    log.append(fragment);
-    for (let excess = log.childElementCount - maxLines; excess > 0; excess--) {
-      const first = log.firstElementChild;
-      if (!first.hidden) shown--;
-      first.remove();
-    }
+    appendLines(elementsFor(tab.lines, tab.lines.length - n));
+    trimLines();
     if (bottom) log.scrollTop = log.scrollHeight;
     else followEl.hidden = false;
     updateCount();
   }
 
   function updateCount() {
-    const total = log.childElementCount;
+    const total = drawn;
     let text = `${total.toLocaleString()} line${total === 1 ? "" : "s"}`;
     if (matcher !== null) text += ` · ${shown.toLocaleString()} shown`;
     if (paused && active !== null && active.unrendered > 0) {
@@ -326,7 +367,7 @@
 
   function refilter() {
     shown = 0;
-    for (let el = log.firstElementChild; el !== null; el = el.nextElementSibling) {
+    for (const el of log.querySelectorAll(".line")) {
       el.hidden = matcher !== null && !matcher(el.textContent);
       if (!el.hidden) shown++;
     }
@@ -343,10 +384,20 @@
       tab.lines.push(line.endsWith("\r") ? line.slice(0, -1) : line);
     }
     tab.unrendered += lines.length;
-    if (tab !== active) tab.unread += lines.length;
+    // A file's first lines (its backlog) are not news; what comes after them is.
+    if (tab !== active && tab.started) tab.unread += lines.length;
+    tab.started = true;
     // Files not on screen are trimmed here, in batches; the one on screen at each frame.
     if (tab.lines.length > maxLines + 4096) tab.lines.splice(0, tab.lines.length - maxLines);
     scheduleFrame();
+  }
+
+  /** A file's label: its last path segment, or the whole name when that is ambiguous. */
+  function shortName(name) {
+    const base = (n) => n.slice(Math.max(n.lastIndexOf("/"), n.lastIndexOf("\\")) + 1);
+    const short = base(name);
+    const same = config.files.filter((n) => base(n) === short).length;
+    return short !== "" && same <= 1 ? short : name;
   }
 
   function addTab(name) {
@@ -357,11 +408,20 @@
     button.setAttribute("role", "tab");
     button.title = name;
     const label = document.createElement("span");
-    label.textContent = name;
+    label.textContent = shortName(name);
     const badge = document.createElement("span");
     badge.className = "unread";
     button.append(label, badge);
-    const tab = { name, lines: [], unrendered: 0, unread: 0, offset: "", button, badge };
+    const tab = {
+      name,
+      lines: [],
+      unrendered: 0,
+      unread: 0,
+      started: false,
+      offset: "",
+      button,
+      badge,
+    };
     if (config.mode === "root") {
       const close = document.createElement("span");
       close.className = "close";
@@ -396,7 +456,7 @@
     if (tab !== null) {
       tab.unread = 0;
       tab.badge.textContent = "";
-      document.title = `${tab.name} · ${config.title}`;
+      document.title = `${shortName(tab.name)} · ${config.title}`;
     }
     redraw();
   }

@@ -32,15 +32,16 @@ const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
+  ".svg": "image/svg+xml",
 };
 
 let cache: Map<string, Asset> | undefined;
 
-/** The page's files by name (index.html, viewer.css, viewer.js), read once per process. */
+/** The page's files by name (index.html, viewer.css, viewer.js, favicon.svg), read once per process. */
 export function loadAssets(): Map<string, Asset> {
   if (cache !== undefined) return cache;
   const assets = new Map<string, Asset>();
-  for (const name of ["index.html", "viewer.css", "viewer.js"]) {
+  for (const name of ["index.html", "viewer.css", "viewer.js", "favicon.svg"]) {
     const file = path.join(ASSETS_DIR, name);
     let body: Buffer;
     try {

@@ -6,7 +6,7 @@
 // What it answers, relative to where it is mounted:
 //   GET /             the page (a mount path without its trailing slash is redirected to it,
 //                     so the page's relative URLs stay under the mount)
-//   GET /viewer.js, /viewer.css
+//   GET /viewer.js, /viewer.css, /favicon.svg
 //   GET /files.json   { title, mode, files: [names], lines, maxLines }
 //   GET /events?f=<name>&o=<offset>...   one SSE stream for the named files (see stream.ts)
 // Anything else goes to the app's next handler (its 404).
@@ -145,6 +145,7 @@ export function viewer(options: ViewerOptions): Router {
   const page = assets.get("index.html")!;
   const script = assets.get("viewer.js")!;
   const style = assets.get("viewer.css")!;
+  const icon = assets.get("favicon.svg")!;
 
   const router = express.Router({ caseSensitive: true, strict: true });
   router.use(securityHeaders);
@@ -159,6 +160,7 @@ export function viewer(options: ViewerOptions): Router {
   });
   router.get("/viewer.js", (req, res) => sendAsset(req, res, script));
   router.get("/viewer.css", (req, res) => sendAsset(req, res, style));
+  router.get("/favicon.svg", (req, res) => sendAsset(req, res, icon));
 
   router.get("/files.json", function viewerFiles(_req: Request, res: Response, next): void {
     catalog.list().then((files) => {
