@@ -154,13 +154,14 @@ describe("express-sockets tail serving", () => {
     ]);
     const basic = (u: string, p: string): string =>
       "Basic " + Buffer.from(`${u}:${p}`, "utf8").toString("base64");
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       {},
       { authorization: basic("ops", "wrong") },
       { authorization: basic("op", "pä55:word") },
       { authorization: basic("ops", "pä55:wor") },
       { authorization: "Bearer x" },
-    ]) {
+    ];
+    for (const headers of attempts) {
       for (const p of ["", "files.json", "events", "viewer.js"]) {
         const r = await request(cli.url + p, headers);
         expect(r.status).toBe(401);

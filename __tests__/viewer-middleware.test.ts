@@ -12,7 +12,6 @@ import * as path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Browser } from "playwright-core";
 import { sockets } from "../lib/index";
-import type { ViewerOptions } from "../lib/index";
 import { CONTENT_SECURITY_POLICY } from "../lib/viewer/assets";
 import { launchBrowser, openPage } from "./helpers/browser";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
@@ -36,7 +35,7 @@ function requireAdmin(req: Request, res: Response, next: NextFunction): void {
   res.status(401).send("login first");
 }
 
-const quiet: Partial<ViewerOptions> = { skipLogging: true, pollInterval: 200 };
+const quiet = { skipLogging: true, pollInterval: 200 };
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "viewer-mw-"));
@@ -134,6 +133,8 @@ describe("files outside the list or root are never served", () => {
     "sub%5C..%5C..%5Csecret.txt",
     "app.log%00",
     "nope.log",
+    ".hidden",
+    "sub/.%2E/app.log",
   ];
   it.each(refused)("root mode: ?f=%s is 404", async (name) => {
     const r = await get(`/admin/logs/events?f=${name}`, { authorization: TOKEN });
@@ -257,10 +258,11 @@ describe("the page in Chromium, under a subpath behind auth", () => {
 
 describe("sockets.viewer() options", () => {
   it("throws at once, naming the problem, for options it cannot serve", () => {
-    expect(() => sockets.viewer({} as ViewerOptions)).toThrow(/exactly one of `files` or `root`/);
-    expect(() => sockets.viewer({ files: ["a"], root: dir } as unknown as ViewerOptions)).toThrow(
-      TypeError,
-    );
+    // Both are type errors too (checked by `npm run typecheck`): exactly one of files or root.
+    // @ts-expect-error neither files nor root
+    expect(() => sockets.viewer({})).toThrow(/exactly one of `files` or `root`/);
+    // @ts-expect-error files and root together
+    expect(() => sockets.viewer({ files: ["a"], root: dir })).toThrow(TypeError);
     expect(() => sockets.viewer({ files: [] })).toThrow(/non-empty array/);
     expect(() => sockets.viewer({ root: path.join(dir, "missing") })).toThrow(/not accessible/);
     expect(() => sockets.viewer({ root: outside })).toThrow(/not a directory/);

@@ -2,8 +2,8 @@
 // (`root`). A page asks for files by name; a name is resolved here and nowhere else, so a file
 // outside the list or the root is never opened: in list mode a name must be one of the list
 // (compared as a string, never joined to a path); in root mode `..`, absolute paths, empty
-// segments, NUL and backslashes are refused, and so is a symlink whose target lies outside the
-// root or anything that is not a regular file.
+// segments, dotfiles and dot folders (.env, .git/), NUL and backslashes are refused, and so is
+// a symlink whose target lies outside the root or anything that is not a regular file.
 
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -75,7 +75,8 @@ export async function resolveInRoot(root: string, name: string): Promise<string 
   if (typeof name !== "string" || name === "" || name.length > 4096) return null;
   const segments = name.split("/");
   for (const s of segments) {
-    if (s === "" || s === "." || s === ".." || /[\\\0]/.test(s)) return null;
+    // Empty, dot segments, dotfiles and dot folders (.env, .git/), backslashes, NUL.
+    if (s === "" || s.startsWith(".") || /[\\\0]/.test(s)) return null;
   }
   let real: string;
   try {
