@@ -2,13 +2,14 @@
 // (no stack traces), its safe defaults (127.0.0.1 only, CSP, basic auth compared in constant
 // time) and a clean exit on SIGTERM.
 
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { SseClient } from "./helpers/sse-client";
-import { requireBuild, runCli, startCli, type RunningCli } from "./helpers/cli";
+import { ROOT, requireBuild, runCli, startCli, type RunningCli } from "./helpers/cli";
 
 let dir: string;
 let log: string;
@@ -203,4 +204,42 @@ describe("express-sockets tail serving", () => {
     expect(JSON.parse(events.events[0]!.data)).toEqual({ f: 0, o: 21, t: "8\n9\n10\n" });
     await events.close();
   });
+});
+
+describe("from an installed package", () => {
+  function run(cmd: string, args: string[], cwd: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(cmd, args, { cwd, timeout: 120_000 }, (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`${cmd} ${args.join(" ")}: ${err.message}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
+  it("`npx express-sockets tail` runs from node_modules and serves the page from the package", async () => {
+    const app = path.join(dir, "installed");
+    fs.mkdirSync(app);
+    // The tarball npm would publish (dist/ as built, no scripts run), installed into a new app.
+    const out = await run(
+      "npm",
+      ["pack", "--ignore-scripts", "--json", "--pack-destination", app],
+      ROOT,
+    );
+    const tarball = path.join(app, (JSON.parse(out) as { filename: string }[])[0]!.filename);
+    fs.writeFileSync(path.join(app, "package.json"), '{ "name": "app", "private": true }');
+    await run(
+      "npm",
+      ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", tarball],
+      app,
+    );
+    const help = await run("npx", ["--no-install", "express-sockets", "--help"], app);
+    expect(help).toMatch(/^Usage: express-sockets tail/);
+
+    fs.writeFileSync(path.join(app, "x.log"), "from the package\n");
+    const bin = path.join(app, "node_modules", ".bin", "express-sockets");
+    const cli = await startCli(["tail", "--port", "0", "x.log"], {}, { cwd: app, bin });
+    started.push(cli);
+    expect((await request(cli.url)).body).toContain('<script src="viewer.js" defer></script>');
+    expect((await request(cli.url + "viewer.js")).status).toBe(200);
+  }, 180_000);
 });

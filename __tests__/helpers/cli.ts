@@ -34,12 +34,19 @@ export interface RunningCli {
   stop(signal?: NodeJS.Signals): Promise<Exited>;
 }
 
+/** Where to run: the clone's bin by default, or an installed one (node_modules/.bin/...). */
+export interface Where {
+  cwd?: string;
+  bin?: string;
+}
+
 function spawnCli(
   args: string[],
   env: Record<string, string> = {},
+  where: Where = {},
 ): RunningCli & { ready: Promise<void> } {
-  const proc = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
+  const proc = spawn(process.execPath, [where.bin ?? BIN, ...args], {
+    cwd: where.cwd ?? ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -93,8 +100,9 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 export async function startCli(
   args: string[],
   env: Record<string, string> = {},
+  where: Where = {},
 ): Promise<RunningCli> {
-  const cli = spawnCli(args, env);
+  const cli = spawnCli(args, env, where);
   const timer = setTimeout(() => cli.proc.kill("SIGKILL"), 15_000);
   try {
     await cli.ready;

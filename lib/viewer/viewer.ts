@@ -95,6 +95,14 @@ function checkOptions(options: ViewerOptions): { catalog: Catalog; title: string
   return { catalog: rootCatalog(real), title: options.title ?? root };
 }
 
+/** A request target's path and query (`?...` or ""), as sent: no URL parsing of `//host`. */
+function splitUrl(target: string): { pathname: string; search: string } {
+  const q = target.indexOf("?");
+  return q < 0
+    ? { pathname: target, search: "" }
+    : { pathname: target.slice(0, q), search: target.slice(q) };
+}
+
 /** A resume position from the page: decimal digits, or empty for "its last lines". */
 function parsePosition(value: string): number | undefined | null {
   if (value === "") return undefined;
@@ -151,9 +159,10 @@ export function viewer(options: ViewerOptions): Router {
   router.use(securityHeaders);
 
   router.get("/", function viewerPage(req: Request, res: Response): void {
-    const url = new URL(req.originalUrl, "http://x");
-    if (!url.pathname.endsWith("/")) {
-      res.redirect(302, `${url.pathname}/${url.search}`);
+    const { pathname, search } = splitUrl(req.originalUrl);
+    if (!pathname.endsWith("/")) {
+      // Never "//host/...": a protocol-relative Location would leave this site.
+      res.redirect(302, `${pathname.replace(/^\/+/, "/")}/${search}`);
       return;
     }
     sendAsset(req, res, page);
@@ -188,7 +197,7 @@ export function viewer(options: ViewerOptions): Router {
 
   /** The files and positions a stream request names; answers 400/404 itself (then null). */
   async function resolveStream(req: Request, res: Response): Promise<StreamRequest | null> {
-    const query = new URLSearchParams(new URL(req.originalUrl, "http://x").search);
+    const query = new URLSearchParams(splitUrl(req.originalUrl).search);
     let names = query.getAll("f");
     if (names.length === 0 && catalog.mode === "files") names = await catalog.list();
     const refuse = (status: number, message: string): null => {
