@@ -35,7 +35,7 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
-    files: ["example-app/public/**/*.js", "client/**/*.js"],
+    files: ["example-app/public/**/*.js", "client/**/*.js", "assets/**/*.js"],
     languageOptions: {
       globals: {
         window: "readonly",
@@ -45,6 +45,10 @@ export default tseslint.config(
         location: "readonly",
         fetch: "readonly",
         TextEncoder: "readonly",
+        URLSearchParams: "readonly",
+        requestAnimationFrame: "readonly",
+        localStorage: "readonly",
+        history: "readonly",
       },
     },
   },

@@ -47,5 +47,7 @@ export {
   liveFollowers,
 } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// viewer/
+export type { ViewerOptions, ViewerFilesOptions, ViewerRootOptions } from "./viewer/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

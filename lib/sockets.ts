@@ -5,5 +5,6 @@
 import { bytes, frames, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
+import { viewer } from "./viewer/viewer";
 
-export const sockets = Object.freeze({ json, messages, bytes, frames, sse, tail });
+export const sockets = Object.freeze({ json, messages, bytes, frames, sse, tail, viewer });
