@@ -46,5 +46,22 @@ export {
   liveFollowers,
 } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// events/
+export { AnswerError, EventsConnection } from "./events/index";
+export type {
+  Ack,
+  AnyEvents,
+  EventMessage,
+  EventName,
+  EventSchemas,
+  EventsHandler,
+  EventsLocals,
+  EventsOptions,
+  EventsSocket,
+  IncomingEvent,
+  OutgoingEvent,
+  Reply,
+  RequestOptions,
+} from "./events/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

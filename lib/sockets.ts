@@ -5,5 +5,6 @@
 import { bytes, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
+import { events } from "./events/factory";
 
-export const sockets = Object.freeze({ json, messages, bytes, sse, tail });
+export const sockets = Object.freeze({ json, messages, bytes, sse, tail, events });
