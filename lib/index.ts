@@ -53,6 +53,7 @@ export type {
   AnyEvents,
   EventMessage,
   EventName,
+  NotReserved,
   EventSchemas,
   EventsHandler,
   EventsLocals,

@@ -11,6 +11,7 @@ export type {
   AnyEvents,
   EventMessage,
   EventName,
+  NotReserved,
   EventSchemas,
   EventsHandler,
   EventsLocals,

@@ -16,6 +16,9 @@ export type EventSchemas = { readonly [event: string]: Schema };
 /** Event names the server may emit: declared ones, never the reserved `$...` names. */
 export type EventName<O> = Exclude<keyof O & string, `$${string}`>;
 
+/** An event name as a parameter: a reserved `$...` name (even in an open map) becomes `never`. */
+export type NotReserved<K extends string> = K extends `$${string}` ? never : K;
+
 /** What the server emits when the route declared nothing with `.emits<T>()`: any name, JSON data. */
 export type AnyEvents = { [event: string]: JsonValue | undefined };
 
@@ -70,7 +73,11 @@ export interface EventsSocket<S extends EventSchemas, O = AnyEvents> extends Soc
    * its backpressure. Rejects with TypeError for a reserved or non-string name or data JSON
    * cannot encode, and with ChannelClosedError once the connection is closing.
    */
-  emit<K extends EventName<O>>(event: K, data: O[K], options?: OpOptions): Promise<void>;
+  emit<K extends EventName<O>>(
+    event: NotReserved<K>,
+    data: O[K],
+    options?: OpOptions,
+  ): Promise<void>;
   /**
    * Asks the client for an answer (`"ack": n`) and resolves with the answer's data. Rejects with
    * a TimeoutError (code ERR_REQUEST_TIMEOUT) after `timeout` ms, with ChannelClosedError when
@@ -79,7 +86,7 @@ export interface EventsSocket<S extends EventSchemas, O = AnyEvents> extends Soc
    * SocketsError (code ERR_TOO_MANY_REQUESTS) when `maxPendingRequests` are already waiting.
    */
   request<K extends EventName<O>, R extends Schema | undefined = undefined>(
-    event: K,
+    event: NotReserved<K>,
     data: O[K],
     options?: RequestOptions<R>,
   ): Promise<Reply<R>>;
