@@ -55,6 +55,7 @@ export class AnswerError extends SocketsError {
 }
 
 const NOOP = (): void => {};
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A request sent to the client and not yet answered. */
 class Pending {
@@ -197,7 +198,11 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
 
   /** Writes an envelope through the sender (its order and backpressure). Never unhandled. */
   private sendEnvelope(text: string, options?: OpOptions): Promise<void> {
-    const sent = (this.sender as WriteChannel<Outgoing>).send(new Encoded(text), options);
+    const tx = this.sender as WriteChannel<Outgoing>;
+    const envelope = new Encoded(text);
+    // The common case (room to write now) costs no promise chain.
+    if (options === undefined && tx.trySend(envelope)) return RESOLVED;
+    const sent = tx.send(envelope, options);
     sent.catch(NOOP);
     return sent;
   }
@@ -251,9 +256,8 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
         p.onAbort = () => this.fail(id, signal.reason);
         signal.addEventListener("abort", p.onAbort, { once: true });
       }
-      this.sendEnvelope(text, signal === undefined ? undefined : { signal }).catch((err: unknown) =>
-        this.fail(id, err),
-      );
+      const sent = this.sendEnvelope(text, signal === undefined ? undefined : { signal });
+      if (sent !== RESOLVED) sent.catch((err: unknown) => this.fail(id, err));
     });
   }
 
