@@ -1,6 +1,7 @@
 // sockets.events: named events validated per name, acknowledgements both ways, and every error a
 // user will hit, over real TCP with real ws clients speaking the wire of PROTOCOL.md by hand.
 
+import { getEventListeners } from "node:events";
 import express from "express";
 import { WebSocket } from "ws";
 import { z } from "zod";
@@ -13,6 +14,7 @@ import { sockets } from "../lib/sockets";
 import { broadcast } from "../lib/websocket/broadcast";
 import { Connection } from "../lib/websocket/connection";
 import {
+  captureLog,
   closed,
   connect,
   nextMessages,
@@ -25,6 +27,14 @@ import {
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 
 failOnUnhandledRejections();
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 const quiet = { skipLogging: true } as const;
 const serve = servePerTest();
@@ -442,6 +452,64 @@ describe("sockets.events: what the server sends", () => {
     await expect(r).resolves.toBe("yes");
     expect(await take(s.receiver)).toEqual({ event: "typing", data: true });
     ws.close();
+  });
+});
+
+describe("sockets.events: bounded, and nothing kept after the fact", () => {
+  it("releases a request's abort listener once it is answered or times out", async () => {
+    const { url, socket } = await chat();
+    const ws = await open(url);
+    const s = await socket();
+    const ac = new AbortController();
+    const answered = s.request("ask", { q: "1" }, { signal: ac.signal });
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(1);
+    await json(ws);
+    ws.send('{"ack":0,"data":"ok"}');
+    await answered;
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
+    const timedOut = s.request("ask", { q: "2" }, { signal: ac.signal, timeout: 30 });
+    await expect(timedOut).rejects.toThrow(TimeoutError);
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
+    ws.close();
+  });
+
+  it("an ack after the connection closed rejects with ChannelClosedError, never unhandled", async () => {
+    const { url, socket } = await chat();
+    const ws = await open(url);
+    const s = await socket();
+    ws.send('{"event":"typing","data":true,"ack":1}');
+    ws.send('{"event":"typing","data":false,"ack":2}');
+    const first = await take(s.receiver);
+    const second = await take(s.receiver);
+    ws.close();
+    await s.done.recv();
+    await expect(first.ack!("late")).rejects.toThrow(ChannelClosedError);
+    void second.ack!("late, not awaited"); // failOnUnhandledRejections checks this one
+  });
+
+  it("error answers to a client that floods bad requests without reading are bounded and logged", async () => {
+    const log = captureLog();
+    const { url, socket } = await chat(undefined, {
+      skipLogging: false,
+      logger: log.logger,
+      logLevel: "warning",
+      sendChannelBuffer: 1,
+    });
+    const ws = await open(url);
+    const s = await socket();
+    (ws as unknown as { _socket: { pause(): void } })._socket.pause(); // read nothing
+    const name = "n".repeat(60_000); // each error answer quotes it: about 60 KB
+    const n = 200;
+    for (let i = 0; i < n; i++) ws.send(JSON.stringify({ event: name, ack: i }));
+    let errors = 0;
+    while (errors < n) {
+      await take(s.error);
+      errors++;
+    }
+    await waitFor(() => log.lines.some((l) => l.includes("dropped: the client is not reading")));
+    const stats = (s as unknown as Connection<unknown, unknown>).stats;
+    expect(stats.sendPending).toBeLessThanOrEqual(1);
+    ws.terminate();
   });
 });
 

@@ -55,6 +55,8 @@ export class AnswerError extends SocketsError {
 }
 
 const NOOP = (): void => {};
+/** Error answers to rejected requests that may wait for room in the sender (see `refuse`). */
+export const MAX_WAITING_REFUSALS = 16;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A request sent to the client and not yet answered. */
@@ -80,6 +82,9 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
   private pending: Map<number, Pending> | null = null;
   /** The next ack id this server gives a request: 0, 1, 2... */
   private nextAck = 0;
+  /** Error answers waiting for room in the sender, and those dropped (see `refuse`). */
+  private waitingRefusals = 0;
+  private droppedAnswers = 0;
 
   override get transport(): "events" {
     return "events";
@@ -139,10 +144,32 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
     };
   }
 
-  /** Answers a rejected event with ERR_INVALID_MESSAGE (the error itself goes to `error`). */
+  /**
+   * Answers a rejected event with ERR_INVALID_MESSAGE (the error itself goes to `error`). These
+   * answers are caused by what the client sends, so they are bounded: when the sender has no
+   * room, at most MAX_WAITING_REFUSALS wait for it; beyond that a client that sends bad requests
+   * without reading loses the answers, counted and logged (the first, then every 100th).
+   */
   private refuse(id: number, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    void this.sendEnvelope(encodeErrorAnswer(id, ERR_INVALID_MESSAGE, message));
+    const answer = new Encoded(encodeErrorAnswer(id, ERR_INVALID_MESSAGE, message));
+    const tx = this.sender as WriteChannel<Outgoing>;
+    if (tx.trySend(answer)) return;
+    if (tx.closed) return; // the connection is ending: counted as undelivered by it
+    if (this.waitingRefusals < MAX_WAITING_REFUSALS) {
+      this.waitingRefusals++;
+      const done = (): void => {
+        this.waitingRefusals--;
+      };
+      tx.send(answer).then(done, done);
+      return;
+    }
+    if (this.droppedAnswers++ % 100 === 0) {
+      this.options.log.warning(
+        this.remote,
+        `error answer to ack ${id} dropped: the client is not reading (${this.droppedAnswers} dropped so far)`,
+      );
+    }
   }
 
   /** An answer from the client: settles the request it names. */
