@@ -17,7 +17,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   websocket: ["channels", "core"],
   sse: ["channels", "core"],
   tail: ["channels", "core", "sse"],
-  hub: ["channels", "core", "websocket", "sse"],
+  hub: ["channels", "core", "websocket", "sse", "events"],
+  events: ["channels", "core", "websocket"],
   viewer: ["channels", "core", "sse", "tail"],
   redis: ["channels", "core", "hub"],
 };

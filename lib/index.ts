@@ -49,5 +49,23 @@ export {
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
 // viewer/
 export type { ViewerOptions, ViewerFilesOptions, ViewerRootOptions } from "./viewer/index";
+// events/
+export { AnswerError, EventsConnection } from "./events/index";
+export type {
+  Ack,
+  AnyEvents,
+  EventMessage,
+  EventName,
+  NotReserved,
+  EventSchemas,
+  EventsHandler,
+  EventsLocals,
+  EventsOptions,
+  EventsSocket,
+  IncomingEvent,
+  OutgoingEvent,
+  Reply,
+  RequestOptions,
+} from "./events/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

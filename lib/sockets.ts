@@ -6,5 +6,6 @@ import { bytes, frames, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
 import { viewer } from "./viewer/viewer";
+import { events } from "./events/factory";
 
-export const sockets = Object.freeze({ json, messages, bytes, frames, sse, tail, viewer });
+export const sockets = Object.freeze({ json, messages, bytes, frames, sse, tail, viewer, events });
