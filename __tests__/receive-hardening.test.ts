@@ -14,7 +14,7 @@ import {
   type BoundServer,
   type TestClient,
 } from "./helpers/bound-server";
-import { idleLoopDelay, measureLoopDelay } from "./helpers/loop-delay";
+import { measureLoopDelay } from "./helpers/loop-delay";
 
 const servers: BoundServer<unknown, unknown>[] = [];
 const clients: TestClient[] = [];
@@ -63,15 +63,17 @@ describe("a flood of invalid messages", () => {
       ws.on("open", () => { for (let i = 0; i < ${N}; i++) ws.send("{"); });
       ws.on("close", () => process.exit(0));
     `;
-    const idle = await idleLoopDelay();
     const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
     try {
       const conn = await s.nextConnection();
-      const delay = measureLoopDelay();
+      const delay = await measureLoopDelay();
       // The handler never reads `error`: it holds the last 16, the rest are dropped (counted).
       await waitFor(() => conn.stats.errorsDropped + conn.error.length === N, 60_000);
-      // Under 50 ms p99 above the machine's own jitter (unfixed: seconds).
-      expect(delay.stop()).toBeLessThan(50 + idle);
+      // p99 under 50 ms on an idle machine (unfixed: seconds). On a loaded one, the work of one
+      // read (ws parsing ~9,000 frames of a 64 KiB chunk) stretches with the contention that an
+      // idle control process measured in the same window shows as its own jitter.
+      const { p99, control } = await delay.stop();
+      expect(p99).toBeLessThan(50 + 2 * control);
       expect(conn.stats.receivedPending).toBe(0);
       await conn.close(1000);
       // The log was not flooded: a few lines, then counts of what was left out.

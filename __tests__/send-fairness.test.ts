@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { messages } from "../lib/websocket/factory";
 import { attach, type Attachment } from "../lib/websocket/upgrade";
-import { idleLoopDelay, measureLoopDelay } from "./helpers/loop-delay";
+import { measureLoopDelay } from "./helpers/loop-delay";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,7 +60,7 @@ describe("send fairness", () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it("keeps the event loop responsive (p99 delay under 50 ms above the idle jitter) while a handler sends in a loop to a fast reader", async () => {
+  it("keeps the event loop responsive (p99 delay under 50 ms above an idle process) while a handler sends in a loop to a fast reader", async () => {
     const app = express();
     let sent = 0;
     app.get("/ping", (_req, res) => {
@@ -82,7 +82,6 @@ describe("send fairness", () => {
     upgrades = attach(server, app, { skipLogging: true });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const { port } = server.address() as AddressInfo;
-    const idle = await idleLoopDelay();
     reader = fastReader(`ws://127.0.0.1:${port}/flood`);
     const r = reader;
     // Wait until the flood is under way.
@@ -90,7 +89,7 @@ describe("send fairness", () => {
     while (r.bytes() < 1_000_000 && Date.now() < deadline) await sleep(50);
     expect(r.bytes()).toBeGreaterThan(1_000_000);
 
-    const delay = measureLoopDelay();
+    const delay = await measureLoopDelay();
     const latencies: number[] = [];
     const until = Date.now() + 4000;
     const before = r.bytes();
@@ -98,7 +97,7 @@ describe("send fairness", () => {
       latencies.push(await get(`http://127.0.0.1:${port}/ping`));
       await sleep(20);
     }
-    const p99 = delay.stop();
+    const { p99, control } = await delay.stop();
     latencies.sort((a, b) => a - b);
     const httpP99 = latencies[Math.floor(latencies.length * 0.99)]!;
     // The flood went on all along (the client got tens of megabytes more)...
@@ -107,7 +106,8 @@ describe("send fairness", () => {
     // ...and did not hold the loop: timers ran on time and HTTP requests were answered.
     expect(latencies.length).toBeGreaterThan(40);
     // (Unfixed: p99 in seconds, a handful of requests answered in 4 s.)
-    expect(p99).toBeLessThan(50 + idle);
-    expect(httpP99).toBeLessThan(250 + idle);
+    // Against an idle process measured in the same window: the machine's own jitter.
+    expect(p99).toBeLessThan(50 + control);
+    expect(httpP99).toBeLessThan(250 + control);
   }, 30_000);
 });
