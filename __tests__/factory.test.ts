@@ -322,7 +322,9 @@ describe("the bound connection", () => {
     served = await serve(app);
     const ws = await open(served.url("/ws"));
     expect(log.lines).toContainEqual(
-      expect.stringMatching(/^\[sockets\] \[Info\] \[127\.0\.0\.1:\d+\] Connection established$/),
+      expect.stringMatching(
+        /^\[sockets\] \[Info\] \[127\.0\.0\.1:\d+\] Connection established \/ws$/,
+      ),
     );
     ws.terminate();
   });

@@ -2,8 +2,11 @@
 // logger (console, pino, winston) or to stdout by default. A logger that throws never breaks a
 // connection: logging is best effort by design.
 
-/** Severity, most severe first. A level enables itself and every level before it. */
-export type LogLevel = "error" | "warning" | "info" | "debug";
+/**
+ * Severity, most severe first. A level enables itself and every level before it. `"warn"` (the
+ * name console, pino and winston use) is accepted as another name for `"warning"`.
+ */
+export type LogLevel = "error" | "warning" | "warn" | "info" | "debug";
 
 /** console, pino, winston...: any object with the usual level methods. Only `error` is required. */
 export interface LoggerLike {
@@ -15,9 +18,19 @@ export interface LoggerLike {
 }
 
 /** The levels in order; a level's index is its verbosity. */
-export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(["error", "warning", "info", "debug"]);
+export const LOG_LEVELS: readonly Exclude<LogLevel, "warn">[] = Object.freeze([
+  "error",
+  "warning",
+  "info",
+  "debug",
+]);
 
-const LABELS: Record<LogLevel, string> = {
+/** A level's index in LOG_LEVELS (its verbosity), `"warn"` counting as `"warning"`; -1 if none. */
+function verbosityOf(level: string): number {
+  return level === "warn" ? 1 : (LOG_LEVELS as readonly string[]).indexOf(level);
+}
+
+const LABELS: Record<Exclude<LogLevel, "warn">, string> = {
   error: "Error",
   warning: "Warning",
   info: "Info",
@@ -34,7 +47,7 @@ const STDOUT_LOGGER: LoggerLike = { error: writeStdout };
 type Sink = (message: string) => void;
 
 /** Picks the logger's method for a level: its own, else `log`, else `error`. Bound once. */
-function sinkFor(logger: LoggerLike, level: LogLevel): Sink {
+function sinkFor(logger: LoggerLike, level: Exclude<LogLevel, "warn">): Sink {
   const own = level === "error" ? logger.error : level === "warning" ? logger.warn : logger[level];
   const method = own ?? logger.log ?? logger.error;
   return method.bind(logger);
@@ -47,13 +60,13 @@ export class Log {
 
   /** `null` sinks log nothing (skipLogging). */
   constructor(logger: LoggerLike | null, level: LogLevel = "info") {
-    this.verbosity = LOG_LEVELS.indexOf(level);
+    this.verbosity = verbosityOf(level);
     this.sinks = logger === null ? null : LOG_LEVELS.map((l) => sinkFor(logger, l));
   }
 
   /** Whether a line at `level` would be written (use it to skip building costly messages). */
   enabled(level: LogLevel): boolean {
-    return this.sinks !== null && LOG_LEVELS.indexOf(level) <= this.verbosity;
+    return this.sinks !== null && verbosityOf(level) <= this.verbosity;
   }
 
   error(remote: string, message: string): void {
@@ -75,7 +88,7 @@ export class Log {
   private write(index: number, remote: string, message: string): void {
     const sinks = this.sinks;
     if (sinks === null || index > this.verbosity) return;
-    const level = LOG_LEVELS[index] as LogLevel;
+    const level = LOG_LEVELS[index] as Exclude<LogLevel, "warn">;
     try {
       (sinks[index] as Sink)(`[sockets] [${LABELS[level]}] [${remote}] ${message}`);
     } catch {
@@ -107,9 +120,10 @@ export function checkLogger(logger: unknown): LoggerLike {
 
 /** Checks a logLevel option; throws RangeError listing the valid levels. */
 export function checkLogLevel(level: unknown): LogLevel {
-  if (typeof level !== "string" || !(LOG_LEVELS as readonly string[]).includes(level)) {
+  if (typeof level !== "string" || verbosityOf(level) < 0) {
     throw new RangeError(
-      `options.logLevel must be one of ${LOG_LEVELS.map((l) => `"${l}"`).join(", ")}, got ${String(level)}`,
+      `options.logLevel must be one of ${LOG_LEVELS.map((l) => `"${l}"`).join(", ")} ` +
+        `("warn" is accepted for "warning"), got ${String(level)}`,
     );
   }
   return level as LogLevel;

@@ -1,6 +1,8 @@
 // The Origin check of the handshake (Martini's AllowedOrigin, made safe): `<<host>>` and
 // `{{host}}` in a string pattern become the request's Host, regex-escaped, and string patterns
 // are anchored at the start, so `https?://<<host>>$` cannot be satisfied by a look-alike host.
+// An origin is case-insensitive (its scheme and host; the port is digits): the header is
+// lower-cased before it is matched, and string patterns ignore case.
 
 import type { IncomingMessage } from "node:http";
 
@@ -32,7 +34,7 @@ export function requestOrigin(req: IncomingMessage): string | undefined {
 
 function compileSource(source: string): RegExp {
   try {
-    return new RegExp(`^(?:${source})`);
+    return new RegExp(`^(?:${source})`, "i");
   } catch (error) {
     throw new TypeError(
       `options.allowedOrigin is not a valid regular expression: ${JSON.stringify(source)} ` +
@@ -58,7 +60,7 @@ function stringMatcher(pattern: string): (origin: string, req: IncomingMessage) 
     let re = cache.get(key);
     if (re === undefined) {
       const escaped = escapeRegExp(key);
-      re = new RegExp(`^(?:${pattern.replace(PLACEHOLDER, () => escaped)})`);
+      re = new RegExp(`^(?:${pattern.replace(PLACEHOLDER, () => escaped)})`, "i");
       if (cache.size >= HOST_CACHE_LIMIT) cache.clear();
       cache.set(key, re);
     }
@@ -68,8 +70,10 @@ function stringMatcher(pattern: string): (origin: string, req: IncomingMessage) 
 
 /**
  * Compiles `allowedOrigin` once (a factory call) into a request check. A request without an
- * Origin header (not a browser) passes unless `requireOrigin` is true. Throws TypeError on a bad
- * pattern. A predicate that throws makes the check throw: the factory turns that into a 500.
+ * Origin header (not a browser) passes unless `requireOrigin` is true. The origin is matched
+ * lower-cased (a RegExp or a predicate sees it so; string patterns also ignore case). Throws
+ * TypeError on a bad pattern. A predicate that throws makes the check throw: the factory turns
+ * that into a 500.
  */
 export function compileOriginCheck(
   allowedOrigin: AllowedOrigin = DEFAULT_ALLOWED_ORIGIN,
@@ -95,6 +99,6 @@ export function compileOriginCheck(
   return function checkOrigin(req: IncomingMessage): boolean {
     const origin = requestOrigin(req);
     if (origin === undefined) return !requireOrigin;
-    return match(origin, req) === true;
+    return match(origin.toLowerCase(), req) === true;
   };
 }

@@ -339,6 +339,7 @@ export function bindEvents(
   codec: Codec<EventMessage, Outgoing>,
   options: ConnectionOptions,
   remote: string,
+  path = "",
 ): EventsConnection {
-  return new EventsConnection(ws, codec, options, remote);
+  return new EventsConnection(ws, codec, options, remote, path === "" ? "" : ` ${path}`);
 }

@@ -13,6 +13,9 @@
 // Backpressure: the pump takes one value from `sender` at a time and, when `res.write()` returns
 // false, waits for 'drain' before taking the next; `sender` (capacity `sendChannelBuffer`) then
 // fills up and `send()` waits. A keep-alive comment goes out after `keepAlive` ms of silence.
+// To a client that reads fast `res.write()` never returns false and the pump and the handler
+// would hand values to each other in microtasks forever: after SEND_BURST_BYTES the pump waits
+// for the next turn of the event loop (a `setImmediate`), so one stream cannot starve the rest.
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -22,6 +25,9 @@ import { SocketsError } from "../core/errors";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
 import { checkCount, checkTime } from "../core/options";
 import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
+
+/** Bytes (plus 256 per event) one stream writes before the pump yields to the event loop. */
+const SEND_BURST_BYTES = 256 * 1024;
 
 /** Options of `sockets.sse()`. Every field is optional. */
 export interface SseOptions {
@@ -187,6 +193,8 @@ class SseConnection {
   private scheduled = false;
   private closeRequest: CloseInfo | null = null;
   private lastWrite = 0;
+  /** Written since the pump last waited (see SEND_BURST_BYTES). */
+  private burst = 0;
   private waitingDrain = false;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
@@ -268,7 +276,12 @@ class SseConnection {
         this.report(err as Error);
         continue;
       }
+      // 'drain' may come as a nextTick too (a socket that wrote at once): count every write.
       if (!this.write(wire)) await this.drained();
+      if ((this.burst += wire.length + 256) >= SEND_BURST_BYTES) {
+        this.burst = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     if (!this.closed && this.closeRequest !== null) this.res.end();
   }

@@ -45,6 +45,13 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 export const DEFAULT_POLL_INTERVAL = 2_000;
 /** Default per-subscriber queue limit, in bytes. */
 export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
+/**
+ * How far back from the end `lastLinesStart` looks for the start of the last lines, in bytes.
+ * A file with fewer newlines in its last LINES_SEARCH_LIMIT bytes starts at the first whole line
+ * found there, or, with none, at the window's start (on a character boundary): a huge file
+ * without newlines costs one window, not a read of the whole file.
+ */
+export const LINES_SEARCH_LIMIT = 1024 * 1024;
 
 // ------------------------------------------------------------------------------- chunks & files
 
@@ -221,9 +228,20 @@ export interface FollowOptions {
   maxQueueBytes?: number;
   /** Where the follower logs rotations and errors. Defaults to no logging. */
   log?: Log;
+  /**
+   * A directory (a real path) the followed file must stay inside: every file the follower
+   * opens (at first, after a rotation, a recreation or a poll) is checked by what was opened
+   * (the real path of the open descriptor), and one that leads outside it, through a symlinked
+   * file or directory, is refused and treated as missing. Defaults to none (a fixed path the
+   * app chose may be a symlink anywhere).
+   */
+  root?: string;
 }
 
 const followers = new Map<string, Follower>();
+
+/** O_NOFOLLOW where the platform has it (not on Windows: the root check still holds there). */
+const O_NOFOLLOW = (fs.constants as { O_NOFOLLOW?: number }).O_NOFOLLOW ?? 0;
 
 /** Followers alive now (each holds one watcher set and at most one open file). */
 export function liveFollowers(): number {
@@ -271,10 +289,11 @@ export async function follow(file: string, options: FollowOptions = {}): Promise
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const poll = options.pollInterval ?? DEFAULT_POLL_INTERVAL;
   const name = await canonicalName(file);
-  const key = `${maxBytes}:${poll}:${name}`;
+  const root = options.root ?? null;
+  const key = `${maxBytes}:${poll}:${root === null ? "" : root}:${name}`;
   let follower = followers.get(key);
   if (follower === undefined) {
-    follower = new Follower(key, name, maxBytes, poll, options.log ?? SILENT_LOG);
+    follower = new Follower(key, name, maxBytes, poll, options.log ?? SILENT_LOG, root);
     followers.set(key, follower);
   }
   follower.acquire();
@@ -307,6 +326,8 @@ export class Follower {
     maxBytes: number,
     pollInterval: number,
     private readonly log: Log,
+    /** The directory every opened file must be inside (a real path), or null. */
+    private readonly root: string | null = null,
   ) {
     this.framer = new LineFramer(maxBytes);
     this.dir = path.dirname(name);
@@ -414,15 +435,21 @@ export class Follower {
   private async openFile(): Promise<void> {
     let handle: fsp.FileHandle;
     try {
-      handle = await fsp.open(this.name, "r");
+      // Confined to a root: a symlink as the name itself is refused by the open (ELOOP).
+      const flags = this.root === null ? "r" : fs.constants.O_RDONLY | O_NOFOLLOW;
+      handle = await fsp.open(this.name, flags);
     } catch (err) {
       if (isMissing(err)) return; // gone again: the next event or poll will see
+      if ((err as NodeJS.ErrnoException).code === "ELOOP" && this.root !== null) {
+        this.problem(`${this.name} is now a symlink; refused (waiting for a regular file)`);
+        return;
+      }
       throw err;
     }
     let st: fs.Stats;
     try {
       st = await handle.stat();
-      if (this.closed || !st.isFile()) {
+      if (this.closed || !st.isFile() || !(await this.insideRoot(handle, st))) {
         await handle.close();
         return;
       }
@@ -439,6 +466,36 @@ export class Follower {
     this.fileWatcher?.close();
     this.fileWatcher = this.watch(this.name, () => true);
     await this.readToEnd(file);
+  }
+
+  /**
+   * True when the opened file is inside `root` (or there is no root): judged by the descriptor,
+   * not by the name, so a swap between a check and the open cannot pass. On Linux the real path
+   * of the descriptor is read from /proc; elsewhere the name's real path is checked and must
+   * still be the opened file (same device and inode). A file outside is logged and refused.
+   */
+  private async insideRoot(handle: fsp.FileHandle, st: fs.Stats): Promise<boolean> {
+    const root = this.root;
+    if (root === null) return true;
+    let real: string | null;
+    try {
+      real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
+    } catch {
+      try {
+        real = await fsp.realpath(this.name);
+        const named = await fsp.stat(real);
+        if (named.ino !== st.ino || named.dev !== st.dev) real = null;
+      } catch {
+        real = null;
+      }
+    }
+    if (real !== null && real.startsWith(root + path.sep)) return true;
+    this.problem(
+      `${this.name} now leads outside ${root}` +
+        (real === null ? "" : ` (to ${real})`) +
+        "; refused (waiting for a file inside it)",
+    );
+    return false;
   }
 
   /** Reads from the current position to the end of the file, as long as it grows. */
@@ -541,22 +598,31 @@ async function lastLineEnd(
 
 /**
  * The offset where the last `lines` lines before `end` begin, reading backwards one block at a
- * time: only the bytes of those lines are read, however large the file.
+ * time, at most `limit` bytes (LINES_SEARCH_LIMIT): only the bytes of those lines are read,
+ * however large the file. With fewer lines than asked in the window, the first whole line in
+ * it; with no line start at all, the window's start, moved to a UTF-8 character boundary.
+ * Rejects with the signal's reason (an AbortError) as soon as `signal` aborts: the client left.
  */
 export async function lastLinesStart(
   handle: fsp.FileHandle,
   end: number,
   lines: number,
+  signal?: AbortSignal,
+  limit = LINES_SEARCH_LIMIT,
 ): Promise<number> {
   if (lines <= 0 || end === 0) return end;
+  signal?.throwIfAborted();
+  const floor = Math.max(0, end - limit);
   const buf = Buffer.allocUnsafe(READ_SIZE);
   let pos = end;
   let found = 0;
+  let earliest = -1; // the earliest line start seen so far
   let skipLast = true; // the newline that ends the last line does not start a line
-  while (pos > 0) {
-    const n = Math.min(READ_SIZE, pos);
+  while (pos > floor) {
+    const n = Math.min(READ_SIZE, pos - floor);
     pos -= n;
     const { bytesRead } = await handle.read(buf, 0, n, pos);
+    signal?.throwIfAborted();
     if (bytesRead < n) return end; // shrank meanwhile: replay nothing rather than garbage
     for (let i = n - 1; i >= 0; i--) {
       if (buf[i] !== NEWLINE) {
@@ -567,10 +633,18 @@ export async function lastLinesStart(
         skipLast = false;
         continue;
       }
-      if (++found === lines) return pos + i + 1;
+      earliest = pos + i + 1;
+      if (++found === lines) return earliest;
     }
   }
-  return 0;
+  if (floor === 0) return 0;
+  if (earliest >= 0) return earliest;
+  // No line starts in the window: begin inside a line, but never inside a character.
+  const head = Buffer.alloc(4);
+  const { bytesRead } = await handle.read(head, 0, 4, floor);
+  let skip = 0;
+  while (skip < bytesRead && skip < 3 && ((head[skip] as number) & 0xc0) === 0x80) skip++;
+  return floor + skip;
 }
 
 /** True when `offset` starts a line of the file (offset 0, or just after a newline). */

@@ -172,7 +172,7 @@ export function watchFile(
   }
   checkSocket(socket);
   const o = resolveTailOptions(options);
-  return follower(file, socket, o, o.from, options?.signal);
+  return follower(file, socket, o, o.from, options?.signal, undefined, null);
 }
 
 function noop(): void {}
@@ -183,12 +183,16 @@ async function follower(
   o: ResolvedTailOptions,
   from: "start" | "end" | number | undefined,
   signal: AbortSignal | undefined,
-  onLive?: () => void,
+  onLive: (() => void) | undefined,
+  root: string | null,
 ): Promise<CloseInfo | undefined> {
   let sub: Subscription | undefined;
   let stopped = false;
+  // Aborts the work done for this client alone (the backward search for `lines`) when it goes.
+  const gone = new AbortController();
   const stop = (): void => {
     stopped = true;
+    gone.abort();
     sub?.interrupt();
   };
   // Stops our read of `done` too when aborted, so the handler's own reader gets the CloseInfo.
@@ -212,9 +216,10 @@ async function follower(
       pollInterval: o.pollInterval,
       maxQueueBytes: o.maxQueueBytes,
       log: o.log,
+      ...(root === null ? {} : { root }),
     });
     onLive?.();
-    if (!stopped) await stream(file, sub, socket, o, from, () => stopped, signal);
+    if (!stopped) await stream(file, sub, socket, o, from, () => stopped, signal, gone.signal);
   } catch (err) {
     if (!(err instanceof ChannelClosedError) && !stopped && !socket.sender.closed) {
       o.log.error(socket.id, `tail ${file}: ${(err as Error).message}; closing with 1011`);
@@ -236,6 +241,7 @@ async function stream(
   from: "start" | "end" | number | undefined,
   stopped: () => boolean,
   signal: AbortSignal | undefined,
+  gone: AbortSignal,
 ): Promise<void> {
   const encode = encoderFor(socket.transport);
   const sender = socket.sender;
@@ -256,7 +262,7 @@ async function stream(
   let overflowed = false;
   const snapshot = sub.file;
   if (snapshot !== null) {
-    const start = await startOffset(snapshot.handle, sub.end, from, o.lines);
+    const start = await startOffset(snapshot.handle, sub.end, from, o.lines, gone);
     if (start < sub.end) {
       for await (const chunk of readRange(snapshot.handle, start, sub.end, o.maxMessageBytes)) {
         if (stopped()) return;
@@ -293,6 +299,7 @@ async function startOffset(
   end: number,
   from: "start" | "end" | number | undefined,
   lines: number,
+  gone: AbortSignal,
 ): Promise<number> {
   if (from === "start") return 0;
   if (from === "end") return end;
@@ -303,7 +310,7 @@ async function startOffset(
     if (from > end) return 0;
     return (await isLineStart(handle, from)) ? from : 0;
   }
-  return lastLinesStart(handle, end, lines);
+  return lastLinesStart(handle, end, lines, gone);
 }
 
 // ------------------------------------------------------------------------------ sockets.tail
@@ -472,6 +479,7 @@ export function tail(target: string | TailRoot, options?: TailOptions): RequestH
       return undefined;
     }
     // SSE opens once the subscription is live: an `open` event means nothing is missed from now.
-    return follower(file, socket, o, offset ?? o.from, undefined, release);
+    // Confined to `root`: every file the follower opens later is checked again (follower.ts).
+    return follower(file, socket, o, offset ?? o.from, undefined, release, root);
   }
 }

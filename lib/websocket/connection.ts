@@ -4,9 +4,14 @@
 //
 // Receiving: every message is decoded as it arrives (from the moment of bind, so a handler that
 // attaches late loses nothing) and offered to `receiver`. When the receiver is full, or an async
-// schema is still validating, the message waits in the inbox, in order, and reading from the
-// socket pauses (`ws.pause()`), so TCP pushes back on the client. The inbox only ever holds what
-// ws had already parsed from the chunk it was reading: bounded by ws's read chunk.
+// schema is still validating, the message waits in the inbox, in order, and what arrives behind
+// it waits there undecoded until its turn. The socket is still read until the inbox holds
+// INBOX_READ_LIMIT bytes; then reading pauses (`ws.pause()`) and TCP pushes back on the client.
+// Reading on below that limit is what lets pongs (and the client's end) be seen while a route
+// is not reading, so `pongWait` still ends a client that hangs. Invalid messages count against
+// the same bounds: at most INVALID_PER_TURN are decoded and reported per turn of the event loop
+// (the rest wait undecoded in the inbox), their warnings are rate-limited per connection, and
+// with `closeOnInvalidMessage` nothing more is decoded once the 1007 close has begun.
 //
 // Sending: `sender.send()` encodes at once (an unencodable value rejects the send) and, in the
 // common case (nothing queued, socket not backed up), writes synchronously. Otherwise the
@@ -14,7 +19,9 @@
 // wait. The outbox drains into ws as ws's own buffer (`bufferedAmount`) falls below
 // SEND_HIGH_WATER_MARK, driven by the write callbacks (ws has no drain event). The socket is
 // corked for the rest of the tick on the first write, so what a handler sends in one tick
-// leaves in one system call.
+// leaves in one system call. Write callbacks run as nextTicks, so a connection also counts what
+// it wrote in this turn of the event loop: past SEND_BURST_BYTES its sends queue until the next
+// turn (a `setImmediate`, after pending I/O), and one fast client cannot starve the others.
 //
 // Timers: none per idle connection. One interval per options object (the Ticker) looks at each
 // connection when the earliest of its deadlines is due: the next ping (`pingPeriod`), the read
@@ -22,7 +29,8 @@
 // are seen in the socket's byte count when the ticker looks, see `heard()`) and the write deadline
 // (`writeWait` after the last write progress while writes are pending). A closing connection
 // has its own timer for the close deadline. A passed deadline is judged after pending I/O.
-// While reading is paused by backpressure the read deadline is suspended: the silence is ours.
+// While reading is paused (the inbox at INBOX_READ_LIMIT: the client sent that much the route
+// has not read) the read deadline is suspended: the silence is ours.
 //
 // Closing, states only move forward:
 //
@@ -78,6 +86,34 @@ export type ConnectionOptions = Pick<
 
 /** While ws buffers at least this many bytes for the socket, sends queue in the outbox. */
 export const SEND_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * Bytes (plus SEND_MESSAGE_COST per message) one connection hands to ws in one turn of the event
+ * loop. Past it, its sends queue (and then wait) until the next turn: write callbacks and the
+ * uncork step run as microtasks and nextTicks, so without this bound a handler sending in a loop
+ * to a client that reads fast would never let the event loop turn (no timers, no I/O, no other
+ * connection served). The next turn is a `setImmediate`, after pending I/O.
+ */
+export const SEND_BURST_BYTES = 1024 * 1024;
+/** What one message costs against SEND_BURST_BYTES beyond its length (framing, callbacks). */
+export const SEND_MESSAGE_COST = 256;
+/**
+ * Unread client messages (bytes, plus INBOX_ENTRY_COST each) held in the inbox while the receiver
+ * is full before reading from the socket stops. Below it the socket is still read, so the client's
+ * pongs (and its end) are seen and `pongWait` applies as usual while the route is not reading.
+ */
+export const INBOX_READ_LIMIT = 64 * 1024;
+/** What one inbox entry costs against INBOX_READ_LIMIT beyond its bytes. */
+export const INBOX_ENTRY_COST = 64;
+/**
+ * Invalid messages one connection decodes and reports in one turn of the event loop. Past it,
+ * what the client sends waits undecoded in the inbox (counted against INBOX_READ_LIMIT, so reading
+ * stops) until the next turn: a flood of invalid messages costs at most this much per turn.
+ */
+export const INVALID_PER_TURN = 16;
+/** Invalid-message warnings logged per connection in INVALID_LOG_WINDOW ms; the rest are counted. */
+export const INVALID_LOG_BURST = 5;
+/** The window of INVALID_LOG_BURST, in ms. Suppressed warnings are summed up in one line. */
+export const INVALID_LOG_WINDOW = 10_000;
 /** Capacity of `error`. When full, the oldest error is dropped (counted and logged). */
 export const ERROR_BUFFER = 16;
 /** Bound of a graceful close (flush, close frame, the client's answer) when none is given. */
@@ -135,6 +171,25 @@ function uncorkAll(): void {
   }
 }
 
+/**
+ * Connections that wrote during this turn of the event loop (their `burst` is not 0). One
+ * `setImmediate` per turn, after pending I/O, resets them and lets those that had reached
+ * SEND_BURST_BYTES write on: the turn of the event loop that bounds each connection's sends.
+ */
+let bursting: Connection<unknown, unknown>[] = [];
+
+function endBursts(): void {
+  const list = bursting;
+  bursting = [];
+  for (const c of list) {
+    try {
+      c.endBurst();
+    } catch {
+      // As in uncorkAll: a failing socket reports through its own callbacks.
+    }
+  }
+}
+
 const kConnection = Symbol("express-sockets.connection");
 type BoundWebSocket = WebSocket & { [kConnection]?: Connection<unknown, unknown> };
 
@@ -165,17 +220,26 @@ function earliest(a: number, b: number): number {
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 const NOOP = (): void => {};
 
+// States of an inbox entry.
+const UNDECODED = 0; // not decoded yet: it arrived behind others (or past the invalid-message budget)
+const VALIDATING = 1; // its async schema is still running
+const READY = 2; // decoded: `value`
+const FAILED = 3; // could not be decoded: `error`
+const TAKEN = 4; // taken by a subclass's decode() (CONSUMED): never reaches the receiver
+
 /**
- * A message whose async validation is still running (or whose decode failed behind others).
- * Messages decoded synchronously wait in the inbox as their plain values: no wrapper, so a
- * flood of tiny messages costs as little as possible while reading is paused.
+ * A message waiting in the inbox. What arrives while others wait is kept as it came (UNDECODED) and
+ * decoded only when its turn comes: a flood costs a small object per message, not a parse, and
+ * nothing is decoded once the connection stops decoding (closing for an invalid message).
  */
 class Inbound<In> {
-  ready = false;
-  failed = false;
+  state = UNDECODED;
   value: In | undefined = undefined;
   error: unknown = undefined;
-  constructor(readonly data: Buffer) {}
+  constructor(
+    readonly data: Buffer,
+    readonly isBinary: boolean,
+  ) {}
 }
 
 interface SendWaiter {
@@ -230,6 +294,10 @@ function onClose(this: BoundWebSocket, code: number, reason: Buffer): void {
 
 function onVerdict(c: Connection<unknown, unknown>): void {
   c.tick(true, clock());
+}
+
+function onInvalidBudget(c: Connection<unknown, unknown>): void {
+  c.renewInvalidBudget();
 }
 
 function onCloseTimeout(c: Connection<unknown, unknown>): void {
@@ -620,6 +688,13 @@ class Rare {
   discardedIn = 0;
   discardedLogged = 0;
   missedBroadcasts = 0;
+  /** Closing for an invalid message: nothing more is decoded (see `receive`). */
+  stopDecoding = false;
+  /** Invalid-message warnings logged in the window that started at `invalidWindow` (clock()). */
+  invalidLogged = 0;
+  invalidWindow = 0;
+  /** Invalid-message warnings not logged since the last summary line. */
+  invalidSuppressed = 0;
   /** Receive backpressure: waiting for room in the receiver, and what to call then. */
   awaitingRoom = false;
   onRoom: (() => void) | null = null;
@@ -654,7 +729,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Told when the connection closes (the attachment's set of live connections). */
   private tracker: ConnectionTracker | null = null;
   /** Receive side: messages waiting for room or for their schema, in arrival order. */
-  private inbox: Queue<In | Inbound<In>> | null = null;
+  private inbox: Queue<Inbound<In>> | null = null;
   /** PAUSED, CORKED, RAW_KNOWN, RAW: four flags in one small integer (see the accessors). */
   private flags = 0;
   /** Send side: ws writes whose callback has not run yet, and the time of the last progress. */
@@ -670,6 +745,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
    * 'close' comes a tick later) does not, and would take sends without end, never yielding.
    */
   private tickBytes = 0;
+  /** What this connection handed to ws in this turn of the event loop (see SEND_BURST_BYTES). */
+  private burst = 0;
+  /** Bytes (and INBOX_ENTRY_COST per entry) waiting in the inbox (see INBOX_READ_LIMIT). */
+  private inboxCost = 0;
+  /** Invalid messages reported since the budget was last renewed (see INVALID_PER_TURN). */
+  private invalidTurn = 0;
 
   constructor(
     /** @internal */ readonly ws: WebSocket,
@@ -677,6 +758,8 @@ export class Connection<In, Out> implements Socket<In, Out> {
     /** @internal */ readonly options: ConnectionOptions,
     /** The client's address, as it appears in log lines. */
     readonly remote: string,
+    /** " /path" of the request (no query), for the close line; "" when nothing is logged. */
+    private readonly path = "",
   ) {
     this.rx = new Channel<In>(options.recvChannelBuffer);
     this.tx = new Sender<Out>(this as Connection<unknown, Out>);
@@ -927,8 +1010,10 @@ export class Connection<In, Out> implements Socket<In, Out> {
       this.tracker = null;
       tracker.untrack(this as Connection<unknown, unknown>);
     }
-    if (this.options.log.enabled("debug")) {
-      this.options.log.debug(this.remote, `closed ${code}${reason ? ` ${reason}` : ""}`);
+    this.logSuppressed();
+    if (this.options.log.enabled("info")) {
+      const why = reason ? ` ${reason.replace(CONTROL_CHARS, " ")}` : "";
+      this.options.log.info(this.remote, `Connection closed ${code}${why}${this.path}`);
     }
   }
 
@@ -951,7 +1036,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.rare.discardedLogged = this.rare.discardedIn;
     this.options.log.warning(
       this.remote,
-      `${n} incoming message(s) discarded: received after the close frame, no room (${this.rare.discardedIn} in all)`,
+      `${n} incoming message(s) discarded: received while closing (${this.rare.discardedIn} in all)`,
     );
   }
 
@@ -979,6 +1064,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** @internal A message from ws. */
   receive(data: Buffer, isBinary: boolean): void {
     if (this.options.pongWait > 0) this.lastHeard = clock();
+    const rare = this.rare_;
+    if (rare !== null && rare.stopDecoding) {
+      // Closing for an invalid message: what follows is neither decoded nor reported.
+      this.discardIncoming();
+      return;
+    }
     const inbox = this.inbox;
     const queued = inbox !== null && inbox.length > 0;
     if (queued && this.state >= CLOSE_SENT) {
@@ -986,84 +1077,121 @@ export class Connection<In, Out> implements Socket<In, Out> {
       this.discardIncoming();
       return;
     }
-    let value: In | Promise<In> | typeof CONSUMED;
-    try {
-      value = this.decode(data, isBinary);
-    } catch (err) {
-      if (!queued) {
+    let entry: Inbound<In>;
+    if (queued || this.invalidTurn >= INVALID_PER_TURN) {
+      // Others wait, or this turn's invalid messages are used up: keep it as it came.
+      entry = new Inbound<In>(data, isBinary);
+    } else {
+      let value: In | Promise<In> | typeof CONSUMED;
+      try {
+        value = this.decode(data, isBinary);
+      } catch (err) {
         this.invalid(err, data);
         return;
       }
-      // Earlier messages are still waiting: report this one in its turn.
-      value = Promise.reject(err);
-    }
-    if (value === CONSUMED) return;
-    if (!(value instanceof Promise)) {
-      if (!queued && this.rx.trySend(value)) return;
-      if (this.state >= CLOSE_SENT) {
-        this.discardIncoming();
-        return;
+      if (value === CONSUMED) return;
+      entry = new Inbound<In>(data, isBinary);
+      if (!(value instanceof Promise)) {
+        if (this.rx.trySend(value)) return;
+        if (this.state >= CLOSE_SENT) {
+          this.discardIncoming();
+          return;
+        }
+        entry.state = READY;
+        entry.value = value;
+      } else {
+        this.validate(entry, value);
       }
-      (this.inbox ??= new Queue<In | Inbound<In>>()).push(value);
-    } else {
-      const entry = new Inbound<In>(data);
-      value.then(
-        (v: In) => this.settled(entry, false, v, undefined),
-        (err: unknown) => this.settled(entry, true, undefined, err),
-      );
-      (this.inbox ??= new Queue<In | Inbound<In>>()).push(entry);
     }
-    if (!this.paused && this.state < CLOSE_SENT) {
+    (this.inbox ??= new Queue<Inbound<In>>()).push(entry);
+    this.inboxCost += data.length + INBOX_ENTRY_COST;
+    if (!this.paused && this.inboxCost >= INBOX_READ_LIMIT && this.state < CLOSE_SENT) {
       this.paused = true;
       this.ws.pause();
     }
-    this.drainInbox();
+    if (!queued) this.drainInbox();
   }
 
-  private settled(
-    entry: Inbound<In>,
-    failed: boolean,
-    value: In | undefined,
-    error: unknown,
-  ): void {
-    entry.ready = true;
-    entry.failed = failed;
+  /** Decodes an inbox entry whose turn has come. */
+  private decodeEntry(entry: Inbound<In>): void {
+    let value: In | Promise<In> | typeof CONSUMED;
+    try {
+      value = this.decode(entry.data, entry.isBinary);
+    } catch (err) {
+      entry.state = FAILED;
+      entry.error = err;
+      return;
+    }
+    if (value === CONSUMED) {
+      entry.state = TAKEN;
+    } else if (value instanceof Promise) {
+      this.validate(entry, value);
+    } else {
+      entry.state = READY;
+      entry.value = value;
+    }
+  }
+
+  private validate(entry: Inbound<In>, pending: Promise<In>): void {
+    entry.state = VALIDATING;
+    pending.then(
+      (v: In) => this.settled(entry, READY, v, undefined),
+      (err: unknown) => this.settled(entry, FAILED, undefined, err),
+    );
+  }
+
+  private settled(entry: Inbound<In>, state: number, value: In | undefined, error: unknown): void {
+    entry.state = state;
     entry.value = value;
     entry.error = error;
     this.drainInbox();
   }
 
-  /** Moves ready inbox messages into the receiver, in order; resumes reading once empty. */
+  /**
+   * Moves inbox messages into the receiver, in order, decoding each when its turn comes;
+   * resumes reading once the inbox is down to half its limit.
+   */
   private drainInbox(): void {
     const inbox = this.inbox;
     if (inbox !== null) {
       while (inbox.length > 0) {
-        const head = inbox.peek() as In | Inbound<In>;
-        let value: In;
-        if (head instanceof Inbound) {
-          if (!head.ready) return; // its schema is still running; settled() calls back
-          if (head.failed) {
-            inbox.shift();
-            this.invalid(head.error, head.data);
+        const head = inbox.peek() as Inbound<In>;
+        if (head.state === UNDECODED) {
+          if (this.rare_ !== null && this.rare_.stopDecoding) {
+            this.shiftInbox(inbox);
+            this.discardIncoming();
             continue;
           }
-          value = head.value as In;
-        } else {
-          value = head;
+          if (this.invalidTurn >= INVALID_PER_TURN) break; // the next turn goes on
+          this.decodeEntry(head);
         }
-        if (!this.rx.trySend(value)) {
+        if (head.state === VALIDATING) return; // its schema is still running; settled() calls back
+        if (head.state === TAKEN) {
+          this.shiftInbox(inbox);
+          continue;
+        }
+        if (head.state === FAILED) {
+          this.shiftInbox(inbox);
+          this.invalid(head.error, head.data);
+          continue;
+        }
+        if (!this.rx.trySend(head.value as In)) {
           this.waitForRoom();
           return;
         }
-        inbox.shift();
+        this.shiftInbox(inbox);
       }
     }
     if (this.state === CLOSED) {
-      this.rx.close();
-    } else if (this.paused) {
+      if (inbox === null || inbox.length === 0) this.rx.close();
+    } else if (this.paused && this.inboxCost <= INBOX_READ_LIMIT / 2) {
       this.paused = false;
       this.ws.resume();
     }
+  }
+
+  private shiftInbox(inbox: Queue<Inbound<In>>): void {
+    this.inboxCost -= inbox.shift().data.length + INBOX_ENTRY_COST;
   }
 
   private waitForRoom(): void {
@@ -1077,8 +1205,20 @@ export class Connection<In, Out> implements Socket<In, Out> {
     this.rx.whenWritable().then(onRoom, NOOP);
   }
 
+  /** @internal A new turn of the event loop: invalid messages may be decoded again. */
+  renewInvalidBudget(): void {
+    this.invalidTurn = 0;
+    if (this.state !== CLOSED || (this.inbox !== null && this.inbox.length > 0)) this.drainInbox();
+  }
+
   /** A message that failed to decode: report it; close with 1007 if the options say so. */
   private invalid(err: unknown, data: Buffer): void {
+    if (this.invalidTurn++ === INVALID_PER_TURN - 1) setImmediate(onInvalidBudget, this);
+    if (this.options.closeOnInvalidMessage && this.state !== OPEN) {
+      // Closing already (for this reason or another): nothing more to report.
+      this.discardIncoming();
+      return;
+    }
     let error =
       err instanceof InvalidMessageError
         ? err
@@ -1088,11 +1228,13 @@ export class Connection<In, Out> implements Socket<In, Out> {
             [{ message: describeError(err) }],
             { cause: err },
           );
-    if (this.options.closeOnInvalidMessage && this.state === OPEN) {
+    if (this.options.closeOnInvalidMessage) {
       error = new InvalidMessageError(error.message, error.data, error.issues, {
         cause: error.cause,
         closeCode: 1007,
+        size: error.size,
       });
+      this.rare.stopDecoding = true;
       this.report(error);
       void this.close(1007, "invalid message");
       return;
@@ -1129,12 +1271,19 @@ export class Connection<In, Out> implements Socket<In, Out> {
     return ch;
   }
 
-  /** Logs an error and puts it on `error`, dropping the oldest one if `error` is full. */
+  /**
+   * Logs an error and puts it on `error`, dropping the oldest one if `error` is full. Invalid
+   * messages are logged at most INVALID_LOG_BURST times per INVALID_LOG_WINDOW ms per
+   * connection; the others are counted, and the count is logged when the window ends (at the
+   * next invalid message) or when the connection closes.
+   */
   private report(error: Error): void {
     const log = this.options.log;
-    const code = error instanceof SocketsError ? `${error.code}: ` : "";
-    // Messages may quote client data (JSON.parse does): one line per error, whatever it holds.
-    log.warning(this.remote, `${code}${error.message}`.replace(CONTROL_CHARS, " "));
+    if (!(error instanceof InvalidMessageError) || this.logInvalid()) {
+      const code = error instanceof SocketsError ? `${error.code}: ` : "";
+      // Messages may quote client data (JSON.parse does): one line per error, whatever it holds.
+      log.warning(this.remote, `${code}${error.message}`.replace(CONTROL_CHARS, " "));
+    }
     const ch = this.errorChannel();
     if (ch.closed) return;
     if (!ch.trySend(error)) {
@@ -1148,6 +1297,36 @@ export class Connection<In, Out> implements Socket<In, Out> {
       }
       ch.trySend(error);
     }
+  }
+
+  /** Whether this invalid message may be logged (see `report`); counts it if not. */
+  private logInvalid(): boolean {
+    const rare = this.rare;
+    const now = clock();
+    if (rare.invalidLogged === 0 || now - rare.invalidWindow >= INVALID_LOG_WINDOW) {
+      this.logSuppressed();
+      rare.invalidWindow = now;
+      rare.invalidLogged = 0;
+    }
+    if (rare.invalidLogged < INVALID_LOG_BURST) {
+      rare.invalidLogged++;
+      return true;
+    }
+    rare.invalidSuppressed++;
+    return false;
+  }
+
+  /** Logs how many invalid-message warnings were left out since the last such line. */
+  private logSuppressed(): void {
+    const rare = this.rare_;
+    if (rare === null || rare.invalidSuppressed === 0) return;
+    const n = rare.invalidSuppressed;
+    rare.invalidSuppressed = 0;
+    this.options.log.warning(
+      this.remote,
+      `${n} invalid-message warning(s) suppressed in the last ${INVALID_LOG_WINDOW / 1000} s ` +
+        `(at most ${INVALID_LOG_BURST} are logged per connection in that time)`,
+    );
   }
 
   // ------------------------------------------------------------------ sending
@@ -1172,11 +1351,15 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   /**
    * @internal True while ws holds SEND_HIGH_WATER_MARK bytes or more for the socket, or this
-   * tick already handed it that much: then sends queue and, once the outbox is full, wait for
-   * the event loop, whatever the socket does.
+   * tick already handed it that much, or this turn of the event loop SEND_BURST_BYTES: then
+   * sends queue and, once the outbox is full, wait for the event loop, whatever the socket does.
    */
   backedUp(): boolean {
-    return this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK || this.tickBytes >= SEND_HIGH_WATER_MARK;
+    return (
+      this.ws.bufferedAmount >= SEND_HIGH_WATER_MARK ||
+      this.tickBytes >= SEND_HIGH_WATER_MARK ||
+      this.burst >= SEND_BURST_BYTES
+    );
   }
 
   /**
@@ -1226,7 +1409,12 @@ export class Connection<In, Out> implements Socket<In, Out> {
       }
     }
     // UTF-16 length: never more than the bytes bufferedAmount counts for a live socket.
-    if (this.corkedNow) this.tickBytes += data instanceof Frame ? data.payload.length : data.length;
+    const length = data instanceof Frame ? data.payload.length : data.length;
+    if (this.corkedNow) this.tickBytes += length;
+    if (this.burst === 0 && bursting.push(this as Connection<unknown, unknown>) === 1) {
+      setImmediate(endBursts);
+    }
+    this.burst += length + SEND_MESSAGE_COST;
     if (this.inflight++ === 0 && this.options.writeWait > 0) {
       const now = clock();
       this.writeMark = now;
@@ -1244,6 +1432,15 @@ export class Connection<In, Out> implements Socket<In, Out> {
     } else {
       ws.send(data, cb);
     }
+  }
+
+  /** @internal A new turn of the event loop: sends held by SEND_BURST_BYTES go on. */
+  endBurst(): void {
+    const spent = this.burst;
+    this.burst = 0;
+    if (spent < SEND_BURST_BYTES || this.state >= CLOSE_SENT) return;
+    this.tx.pump();
+    if (this.state === CLOSING && this.tx.flushed) this.sendCloseFrame();
   }
 
   /** @internal End of the tick: let what this tick wrote go out in one system call. */
@@ -1385,6 +1582,7 @@ export function bind<In, Out>(
   codec: Codec<In, Out>,
   options: ConnectionOptions,
   remote: string,
+  path = "",
 ): Connection<In, Out> {
-  return new Connection<In, Out>(ws, codec, options, remote);
+  return new Connection<In, Out>(ws, codec, options, remote, path === "" ? "" : ` ${path}`);
 }

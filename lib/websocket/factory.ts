@@ -94,6 +94,7 @@ export type Binder<In, Out> = (
   codec: Codec<In, Out>,
   options: ResolvedOptions,
   remote: string,
+  path: string,
 ) => Connection<In, Out>;
 
 /** @internal Everything a factory derives once from its arguments. */
@@ -170,6 +171,18 @@ function refuse(f: Factory<unknown, unknown>, upgrade: Upgrade, refusal: Refusal
   upgrade.answer(refusal.status, refusal.message, refusal.headers);
 }
 
+/**
+ * The request's path for log lines: without the query (it may carry tokens), at most 200
+ * characters, no control characters. One flat string (it lives as long as the connection).
+ */
+function pathForLog(req: IncomingMessage): string {
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
+  const q = url.indexOf("?");
+  // eslint-disable-next-line no-control-regex
+  const path = (q < 0 ? url : url.slice(0, q)).slice(0, 200).replace(/[\u0000-\u001f\u007f]/g, "?");
+  return Buffer.from(path, "latin1").toString("latin1");
+}
+
 /** @internal One request through a factory: the checks, the handshake, bind, then the next handler. */
 export function handle<In, Out>(
   f: Factory<In, Out>,
@@ -241,10 +254,11 @@ export function handle<In, Out>(
   }
   // The address only names the client in log lines: a route that logs nothing keeps none.
   const remote = f.options.log.enabled("error") ? upgrade.remote : "";
-  const connection = f.bind(ws, f.codec, f.options, remote);
+  const path = f.options.log.enabled("info") ? pathForLog(req) : "";
+  const connection = f.bind(ws, f.codec, f.options, remote, path);
   upgrade.adopt(connection, f.options.log);
   (res.locals ??= {}).socket = connection; // Express creates locals; a bare router may not
-  f.options.log.info(remote, "Connection established");
+  f.options.log.info(remote, `Connection established ${path}`);
   next();
 }
 

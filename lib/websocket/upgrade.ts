@@ -580,5 +580,43 @@ export function attach(
   const attachment = new AttachmentImpl(app as UpgradeHandler, options);
   marked[kAttached] = true;
   server.on("upgrade", attachment.onUpgrade);
+  boundHeaderTime(server, attachment.handshakeTimeout);
   return attachment;
+}
+
+/** Node's default `server.headersTimeout`: a server still at it has not chosen its own. */
+const NODE_HEADERS_TIMEOUT = 60_000;
+
+/**
+ * The 'upgrade' event fires only once the request's headers are complete, so a client that
+ * trickles them (slowloris) is bounded by the server's `headersTimeout` alone: Node's 60 s,
+ * checked every `connectionsCheckingInterval` (30 s). Unless the app chose its own
+ * `headersTimeout`, bring it down to `handshakeTimeout` and check often enough to enforce it
+ * (every quarter of it, 250 ms to 1 s). Node answers 408 and closes the connection. This
+ * applies to plain HTTP requests on the server too.
+ */
+function boundHeaderTime(server: http.Server | https.Server, ms: number): void {
+  if (ms <= 0 || ms >= NODE_HEADERS_TIMEOUT || server.headersTimeout !== NODE_HEADERS_TIMEOUT) {
+    return;
+  }
+  server.headersTimeout = ms;
+  const every = Math.min(1000, Math.max(250, Math.floor(ms / 4)));
+  // Public since Node 18.10, though @types/node 20 does not declare it.
+  const checked = server as unknown as { connectionsCheckingInterval?: number };
+  if (!(typeof checked.connectionsCheckingInterval === "number")) return;
+  if (checked.connectionsCheckingInterval <= every) return;
+  // Read by Node when the server starts listening...
+  checked.connectionsCheckingInterval = every;
+  // ...so a server that listens already gets its check restarted at the new period. Node keeps
+  // that interval under a private symbol: found by its description, left alone if absent.
+  const key = Object.getOwnPropertySymbols(server).find(
+    (sym) => sym.description === "http.server.connectionsCheckingInterval",
+  );
+  if (key === undefined) return;
+  const slots = server as unknown as Record<symbol, unknown>;
+  const check = slots[key] as { _onTimeout?: unknown } | undefined;
+  const run = check?._onTimeout;
+  if (typeof run !== "function") return;
+  clearInterval(check as NodeJS.Timeout);
+  slots[key] = setInterval(run as () => void, every).unref();
 }
