@@ -62,7 +62,7 @@ import type { ResolvedOptions } from "../core/options";
 import { Queue } from "../channels/queue";
 import { WaitList } from "../channels/waitlist";
 import type { CloseInfo, DisconnectRequest, Socket, Transport } from "../core/socket";
-import type { ConnectionTracker } from "./upgrade";
+import type { ConnectionTracker } from "../core/registry";
 
 /** What a connection needs from the resolved factory options. */
 export type ConnectionOptions = Pick<
