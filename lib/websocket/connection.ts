@@ -664,6 +664,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
    */
   private tickBytes = 0;
 
+  /** @internal Made by the factories (through `bind()`); not part of the published types. */
   constructor(
     /** @internal */ readonly ws: WebSocket,
     /** @internal */ readonly codec: Codec<In, Out>,
@@ -1354,6 +1355,7 @@ function reportDiscarded(c: Connection<unknown, unknown>): void {
 }
 
 /**
+ * @internal
  * Binds an accepted `ws` WebSocket to the five channels. Call it as soon as the handshake
  * completes (in `handleUpgrade`'s callback): messages are buffered from this moment on.
  * `remote` names the client in log lines.

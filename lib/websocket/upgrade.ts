@@ -202,7 +202,7 @@ export class Upgrade implements ResponseOwner {
     return this.state === ROUTING && !this.res.headersSent && !this.res.writableEnded;
   }
 
-  /** @internal True once the response was handed over to the handshake (see shape.ts). */
+  /** Internal: true once the response was handed over to the handshake (see shape.ts). */
   get inert(): boolean {
     return this.handedOver;
   }
@@ -308,7 +308,7 @@ export class Upgrade implements ResponseOwner {
   }
 
   /**
-   * @internal Something wrote an HTTP answer on `res` after the handshake (the response methods
+   * Internal: something wrote an HTTP answer on `res` after the handshake (the response methods
    * declared in shape.ts call this once `inert`). An error status (an error middleware's 500)
    * means a handler failed: close with 1011. Anything else (a handler's habitual `res.end()`)
    * cannot reach the client and is ignored, as it is once the connection has closed.
