@@ -22,7 +22,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { Channel } from "../channels/channel";
 import { SocketsError } from "../core/errors";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
-import { checkCount, checkTime } from "../core/options";
+import { checkCount, checkKeys, checkTime, keysOf } from "../core/options";
 import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
 import { registryOf, type ConnectionTracker, type TrackedConnection } from "../core/registry";
 
@@ -141,9 +141,20 @@ interface ResolvedSseOptions {
   log: Log;
 }
 
+const SSE_OPTION_KEYS = keysOf<SseOptions>()([
+  "keepAlive",
+  "retry",
+  "sendChannelBuffer",
+  "writeWait",
+  "logger",
+  "logLevel",
+  "skipLogging",
+]);
+
 function resolveSseOptions(options: SseOptions | undefined): ResolvedSseOptions {
   const o = options ?? {};
   if (typeof o !== "object" || Array.isArray(o)) throw new TypeError("options must be an object");
+  checkKeys("sockets.sse options", o, SSE_OPTION_KEYS);
   return {
     keepAlive: checkTime("keepAlive", o.keepAlive, 15_000),
     retry: o.retry === null ? null : checkCount("retry", o.retry, 3_000),

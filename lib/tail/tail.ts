@@ -36,7 +36,7 @@ import {
   type Subscription,
 } from "./follower";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
-import { checkCount, checkTime } from "../core/options";
+import { checkCount, checkKeys, checkTime, keysOf } from "../core/options";
 import { holdOpen, SseEvent } from "../sse/sse";
 import type { CloseInfo, Socket, Transport } from "../core/socket";
 
@@ -95,9 +95,22 @@ interface ResolvedTailOptions {
   log: Log;
 }
 
+const TAIL_OPTION_KEYS = keysOf<WatchFileOptions>()([
+  "lines",
+  "from",
+  "maxMessageBytes",
+  "maxQueueBytes",
+  "pollInterval",
+  "logger",
+  "logLevel",
+  "skipLogging",
+  "signal",
+]);
+
 function resolveTailOptions(options: WatchFileOptions | undefined): ResolvedTailOptions {
   const o = options ?? {};
   if (typeof o !== "object" || Array.isArray(o)) throw new TypeError("options must be an object");
+  checkKeys("sockets.tail options", o, TAIL_OPTION_KEYS);
   const from = o.from;
   if (
     from !== undefined &&

@@ -22,7 +22,7 @@ import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/log
 import { ChannelClosedError } from "../core/errors";
 import type { Socket } from "../core/socket";
 import { wantsWebSocket } from "./handshake";
-import { checkTime } from "../core/options";
+import { checkKeys, checkTime, keysOf } from "../core/options";
 import { declareShape, kOwner, type ResponseOwner } from "./shape";
 import { registryFor, type ConnectionRegistry, type TrackedConnection } from "../core/registry";
 
@@ -89,6 +89,13 @@ export type UpgradeApp = Express | Router | UpgradeHandler;
 
 /** What the attachment needs of a bound connection (part of `Connection`). */
 export type LiveConnection = TrackedConnection;
+
+const ATTACH_OPTION_KEYS = keysOf<AttachOptions>()([
+  "logger",
+  "logLevel",
+  "skipLogging",
+  "handshakeTimeout",
+]);
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
@@ -569,6 +576,7 @@ export function attach(
   if (marked[kAttached] === true) {
     throw new TypeError("attach() was already called for this server: call it once per server");
   }
+  checkKeys("attach() options", options, ATTACH_OPTION_KEYS);
   const attachment = new AttachmentImpl(app as UpgradeHandler, options, registryFor(server));
   marked[kAttached] = true;
   server.on("upgrade", attachment.onUpgrade);
