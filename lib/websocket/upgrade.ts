@@ -119,6 +119,24 @@ function errorStatus(err: unknown): number {
     : 500;
 }
 
+/** The parts of `res.locals.socket` a handler reaches for first. */
+const SOCKET_PARTS = /'(receiver|sender|done|disconnect|error|id|transport)'|res\.locals\.socket/;
+
+/**
+ * True for the TypeError a handler throws when it reads `res.locals.socket` on a route without a
+ * sockets factory ("Cannot destructure property 'receiver' of 'res.locals.socket' as it is
+ * undefined", "Cannot read properties of undefined (reading 'sender')").
+ */
+function usedMissingSocket(err: unknown, res: ServerResponse): boolean {
+  if (!(err instanceof TypeError)) return false;
+  const locals = (res as { locals?: Record<string, unknown> }).locals;
+  if (locals?.socket !== undefined) return false;
+  return (
+    /Cannot (destructure|read properties of undefined)/.test(err.message) &&
+    SOCKET_PARTS.test(err.message)
+  );
+}
+
 function isChannelClosed(err: unknown): boolean {
   return err instanceof ChannelClosedError;
 }
@@ -274,7 +292,16 @@ export class Upgrade implements ResponseOwner {
     const res = this.res;
     if (err !== undefined && err !== null) {
       const status = errorStatus(err);
-      if (status >= 500)
+      if (usedMissingSocket(err, res)) {
+        const path = (this.req as { originalUrl?: string }).originalUrl ?? this.req.url ?? "/";
+        this.log.error(
+          this.remote,
+          `Upgrade request ${path.slice(0, MAX_ECHOED_PATH)} failed: a handler used ` +
+            "res.locals.socket, but no sockets factory ran before it on this route: put " +
+            "sockets.json(), sockets.messages(), sockets.bytes() or sockets.sse() before the " +
+            `handler, as in app.get(path, sockets.messages(), handler). (${(err as Error).message})`,
+        );
+      } else if (status >= 500)
         this.log.error(this.remote, `Upgrade request failed: ${describeError(err)}`);
       else this.log.info(this.remote, `Upgrade request refused with ${status}`);
       if (res.headersSent) return this.destroy();
