@@ -115,3 +115,13 @@ describe("package.json", () => {
     expect(unused).toEqual([]);
   });
 });
+
+describe("the public names", () => {
+  it("are each documented in the README (anything else stays internal)", () => {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const undocumented = Object.keys(source).filter(
+      (name) => name !== "__esModule" && !new RegExp(`\\b${name}\\b`).test(readme),
+    );
+    expect(undocumented).toEqual([]);
+  });
+});
