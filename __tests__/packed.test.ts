@@ -28,6 +28,7 @@ function run(
 let dir: string;
 let tarball: string;
 let files: string[];
+let projects: { esm: Promise<string>; cjs: Promise<string> };
 
 beforeAll(async () => {
   if (!fs.existsSync(path.join(root, "dist", "index.js"))) {
@@ -46,6 +47,40 @@ beforeAll(async () => {
   }[];
   tarball = path.join(dir, info[0]!.filename);
   files = info[0]!.files.map((f) => f.path);
+  // Both installs at once (most of this file's time); each test awaits its own.
+  projects = {
+    esm: project(
+      "esm-express5",
+      "module",
+      ["express@5", "@types/express@5", "@types/node@20", "zod@4", "ws@8"],
+      {
+        "main.ts": PROGRAM(`import express from "express";
+import type { AddressInfo } from "node:net";
+import { createRequire } from "node:module";
+import { z } from "zod";
+import { attach, sockets } from "express-sockets";
+import pkg from "express-sockets";
+if (pkg.sockets !== sockets) throw new Error("the default import is not the module");
+// No @types/ws in this project: the client is typed here; the package's types must not need ws.
+type Client = { on(e: string, f: (d: unknown) => void): void; send(s: string): void };
+const req = createRequire(import.meta.url);
+const { WebSocket } = req("ws") as { WebSocket: new (u: string) => Client };`),
+      },
+    ),
+    cjs: project(
+      "cjs-express4",
+      "commonjs",
+      ["express@4", "@types/express@4", "@types/node@20", "zod@4", "ws@8", "@types/ws@8"],
+      {
+        "main.ts": PROGRAM(`import express = require("express");
+import type { AddressInfo } from "node:net";
+import { WebSocket } from "ws";
+import { z } from "zod";
+import { attach, sockets } from "express-sockets";`),
+      },
+    ),
+  };
+  for (const pending of Object.values(projects)) pending.catch(() => undefined);
 }, 120_000);
 
 afterAll(() => {
@@ -165,24 +200,7 @@ describe("the packed tarball", () => {
   });
 
   it("type-checks (skipLibCheck false, no @types/ws) and runs in an ESM project on Express 5, default import included", async () => {
-    const p = await project(
-      "esm-express5",
-      "module",
-      ["express@5", "@types/express@5", "@types/node@20", "zod@4", "ws@8"],
-      {
-        "main.ts": PROGRAM(`import express from "express";
-import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
-import { z } from "zod";
-import { attach, sockets } from "express-sockets";
-import pkg from "express-sockets";
-if (pkg.sockets !== sockets) throw new Error("the default import is not the module");
-// No @types/ws in this project: the client is typed here; the package's types must not need ws.
-type Client = { on(e: string, f: (d: unknown) => void): void; send(s: string): void };
-const req = createRequire(import.meta.url);
-const { WebSocket } = req("ws") as { WebSocket: new (u: string) => Client };`),
-      },
-    );
+    const p = await projects.esm;
     expect(fs.existsSync(path.join(p, "node_modules", "@types", "ws"))).toBe(false);
     const checked = await run(process.execPath, [TSC, "-p", p], p);
     expect(checked.out).toBe("");
@@ -193,18 +211,7 @@ const { WebSocket } = req("ws") as { WebSocket: new (u: string) => Client };`),
   }, 240_000);
 
   it("type-checks and runs in a CommonJS project on Express 4, with one copy of express", async () => {
-    const p = await project(
-      "cjs-express4",
-      "commonjs",
-      ["express@4", "@types/express@4", "@types/node@20", "zod@4", "ws@8", "@types/ws@8"],
-      {
-        "main.ts": PROGRAM(`import express = require("express");
-import type { AddressInfo } from "node:net";
-import { WebSocket } from "ws";
-import { z } from "zod";
-import { attach, sockets } from "express-sockets";`),
-      },
-    );
+    const p = await projects.cjs;
     const checked = await run(process.execPath, [TSC, "-p", p], p);
     expect(checked.out).toBe("");
     const ran = await run(process.execPath, [path.join(p, "out", "main.js")], p, 20_000);
