@@ -48,8 +48,12 @@ describe("the test set-up step", () => {
   });
 
   it("finds everything present quickly, and leaves a Redis answering at 127.0.0.1:6379", async () => {
+    const wasUp = await redisPing().then(
+      (reply) => reply === "+PONG\r\n",
+      () => false,
+    );
     const r = await run({});
-    expect(r.out).toBe("");
+    if (wasUp) expect(r.out).toBe(""); // nothing to do: nothing said
     expect(r.code).toBe(0);
     expect(r.ms).toBeLessThan(5_000); // ~0.15 s alone; margin for a loaded machine
     expect(await redisPing()).toBe("+PONG\r\n");
