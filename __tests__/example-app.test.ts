@@ -84,6 +84,7 @@ describe("example app in Chromium", () => {
     await alice.fill("#chat-text", "hi bob");
     await alice.click("#chat-send");
     await expectText(bob.locator("#chat-out"), "<alice> hi bob");
+    expect(await bob.locator("#chat-out").textContent()).toMatch(/\d\d:\d\d:\d\d <alice> hi bob/);
 
     // An empty text fails the schema: the sender is told why and stays connected.
     await alice.fill("#chat-text", "");

@@ -74,3 +74,54 @@ describe("the built package", () => {
     expect(JSON.parse(out)).toEqual(["function", "function", "function", "function"]);
   });
 });
+
+describe("package.json", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
+
+  /** Every text a development dependency can be used from: code, configs and npm scripts. */
+  function corpus(): string {
+    const texts = [Object.values(pkg.scripts).join("\n")];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          if (!["node_modules", "dist", "results", "fixtures"].includes(e.name)) walk(p);
+        } else if (/\.(ts|js|mjs|cjs)$/.test(e.name) && !e.name.startsWith("package.test")) {
+          texts.push(fs.readFileSync(p, "utf8"));
+        }
+      }
+    };
+    for (const dir of ["lib", "__tests__", "bench", "scripts", "example-app"]) {
+      walk(path.join(root, dir));
+    }
+    for (const f of fs.readdirSync(root)) {
+      if (/^(jest|eslint)\.config\.|^tsconfig.*\.json$/.test(f)) {
+        texts.push(fs.readFileSync(path.join(root, f), "utf8"));
+      }
+    }
+    return texts.join("\n");
+  }
+
+  it("uses every development dependency it lists (none is installed for nothing)", () => {
+    const text = corpus();
+    const unused = Object.keys(pkg.devDependencies).filter((name) => {
+      const used = name.startsWith("@types/") ? name.slice("@types/".length) : name;
+      const escaped = used.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      return !new RegExp(`(["'\`/ ]|^)${escaped}(["'\`/ ]|$)`, "m").test(text);
+    });
+    expect(unused).toEqual([]);
+  });
+});
+
+describe("the public names", () => {
+  it("are each documented in the README (anything else stays internal)", () => {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const undocumented = Object.keys(source).filter(
+      (name) => name !== "__esModule" && !new RegExp(`\\b${name}\\b`).test(readme),
+    );
+    expect(undocumented).toEqual([]);
+  });
+});

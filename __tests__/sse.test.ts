@@ -76,8 +76,8 @@ describe("sockets.sse()", () => {
     const client = await SseClient.connect(server.url);
     try {
       expect(client.status).toBe(200);
-      expect(client.headers["content-type"]).toBe("text/event-stream");
-      expect(client.headers["cache-control"]).toBe("no-cache");
+      expect(client.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
+      expect(client.headers["cache-control"]).toBe("no-cache, no-transform");
       expect(client.headers["x-accel-buffering"]).toBe("no");
       expect(client.headers["content-encoding"]).toBeUndefined();
       await client.until(() => client.retry !== undefined);

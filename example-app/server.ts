@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import express from "express";
 import { z } from "zod";
@@ -28,8 +29,14 @@ type ChatOut =
   | { type: "invalid"; issues: string[] };
 
 export interface ExampleOptions {
-  /** The log file the app appends to and the log viewer follows. */
+  /**
+   * The log file the app writes (fresh at each start) and the log viewer follows. Defaults to
+   * `express-sockets-example-<port>.log` in the system's temporary directory (`pid<pid>` for
+   * port 0), so that two instances never share one.
+   */
   logFile?: string;
+  /** The port the app will listen on, for the default log file's name. Defaults to `PORT` or 3000. */
+  port?: number;
   /** How long a chat connection may stay open, in ms (Martini's example closes after 30 min). */
   chatSessionLimit?: number;
 }
@@ -43,10 +50,12 @@ export interface Example {
 
 /** Builds the app and its server (not yet listening). */
 export function createExample(options: ExampleOptions = {}): Example {
-  const logFile = options.logFile ?? path.join(os.tmpdir(), "express-sockets-example.log");
+  const port = options.port ?? Number(process.env.PORT ?? 3000);
+  const name = `express-sockets-example-${port === 0 ? `pid${process.pid}` : port}.log`;
+  const logFile = options.logFile ?? path.join(os.tmpdir(), name);
   const chatSessionLimit = options.chatSessionLimit ?? 30 * 60_000;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  const log = fs.createWriteStream(logFile, { flags: "a" });
+  const log = fs.createWriteStream(logFile, { flags: "w" }); // one run, one log: it never piles up
   const writeLog = (line: string): void => {
     log.write(`${new Date().toISOString()} ${line.replace(/[\r\n]+/g, " ")}\n`);
   };
@@ -119,6 +128,7 @@ export function createExample(options: ExampleOptions = {}): Example {
   // ---- server clock: tick() drives a stream until the client leaves -----------------------
   app.get("/clock", sockets.messages(), async (_req, res) => {
     const { sender, done } = res.locals.socket;
+    await sender.send(new Date().toISOString()); // the time at once, then every second
     const ticker = tick(1000);
     try {
       for await (const c of select({ ticker, done })) {
@@ -162,9 +172,21 @@ function issuesOf(error: Error): string[] {
 
 if (require.main === module) {
   const port = Number(process.env.PORT ?? 3000);
-  const example = createExample();
+  const example = createExample({ port });
+  example.server.once("error", (err: NodeJS.ErrnoException) => {
+    // One line that says what to do, not a stack trace.
+    if (err.code === "EADDRINUSE") {
+      console.error(
+        `Port ${port} is already in use: start with another one, e.g. PORT=${port + 1} npm start`,
+      );
+    } else {
+      console.error(`Cannot listen on port ${port}: ${err.message}`);
+    }
+    process.exit(1);
+  });
   example.server.listen(port, () => {
-    console.log(`express-sockets example on http://localhost:${port}/ (log: ${example.logFile})`);
+    const { port: actual } = example.server.address() as AddressInfo;
+    console.log(`express-sockets example on http://localhost:${actual}/ (log: ${example.logFile})`);
   });
   const stop = (): void => {
     example.close().then(

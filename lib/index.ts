@@ -17,7 +17,6 @@ export type {
 } from "./channels/index";
 // core/
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./core/index";
-export { jsonCodec, textCodec, bytesCodec, framesCodec } from "./core/index";
 export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./core/index";
 export type {
   MessageIssue,
@@ -31,7 +30,7 @@ export type {
 export type { SocketOptions, LoggerLike, LogLevel, AllowedOrigin } from "./core/index";
 export type { DeflateOptions, Protocols, ProtocolChooser } from "./core/index";
 // websocket/
-export { Connection, bind, broadcast, attach } from "./websocket/index";
+export { Connection, broadcast, attach } from "./websocket/index";
 export type { ConnectionOptions, ConnectionStats, BroadcastResult } from "./websocket/index";
 export type { Attachment, AttachOptions, CloseOptions, UpgradeApp } from "./websocket/index";
 export type { JsonValue, JsonOutput, SocketHandler } from "./websocket/index";
@@ -39,13 +38,7 @@ export type { JsonValue, JsonOutput, SocketHandler } from "./websocket/index";
 export { SseEvent, SseEncodeError, SseWriteTimeoutError } from "./sse/index";
 export type { SseOptions, SseSocket, SseLocals, SseEventFields } from "./sse/index";
 // tail/
-export {
-  watchFile,
-  TAIL_TOO_SLOW,
-  TAIL_BAD_OFFSET,
-  TAIL_NOT_FOUND,
-  liveFollowers,
-} from "./tail/index";
+export { watchFile, TAIL_TOO_SLOW, TAIL_BAD_OFFSET, TAIL_NOT_FOUND } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
 // viewer/
 export type { ViewerOptions, ViewerFilesOptions, ViewerRootOptions } from "./viewer/index";

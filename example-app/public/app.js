@@ -65,9 +65,11 @@ document.getElementById("echo-form").addEventListener("submit", (event) => {
 });
 
 // ---- chat
+/** "14:03:27" in the reader's own time zone, from the server's ISO time of the line. */
+const timeOf = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
 const chat = connect("/chat", "chat-status", (data) => {
   const m = JSON.parse(data);
-  if (m.type === "chat") show("chat-out", `<${m.user}> ${m.text}`);
+  if (m.type === "chat") show("chat-out", `${timeOf(m.at)} <${m.user}> ${m.text}`);
   else if (m.type === "invalid") show("chat-out", `! invalid: ${m.issues.join("; ")}`);
   else show("chat-out", `* ${m.text}`);
 });

@@ -28,6 +28,7 @@ function followSse() {
     append(event.data.endsWith("\n") ? event.data : `${event.data}\n`);
     if (event.lastEventId) offset = Number(event.lastEventId);
   };
+  source.addEventListener("notice", (event) => setStatus(event.data, "closed")); // no file yet
   source.onerror = () => setStatus("reconnecting…", "closed"); // EventSource retries with Last-Event-ID
   return () => source.close();
 }
@@ -43,6 +44,7 @@ function followWs() {
     socket.onopen = () => setStatus("following (WebSocket)", "open");
     socket.onmessage = (event) => {
       const m = JSON.parse(event.data);
+      if (m.notice) setStatus(m.notice, "closed"); // the file does not exist yet
       append(m.data);
       offset = m.offset;
     };

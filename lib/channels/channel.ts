@@ -26,14 +26,14 @@ export interface OpOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** @internal A receive parked on a channel. `deliver` is called synchronously, at most once. */
+/** Internal: a receive parked on a channel. `deliver` is called synchronously, at most once. */
 export interface RecvWaiter<T> {
   deliver(result: RecvResult<T>): void;
 }
 
-/** @internal Parks a waiter unless a result is ready now (then returns it and parks nothing). */
+/** Internal: parks a waiter unless a result is ready now (then returns it and parks nothing). */
 export const kPark: unique symbol = Symbol("express-sockets.park");
-/** @internal Withdraws a parked waiter; a no-op if it was already delivered or withdrawn. */
+/** Internal: withdraws a parked waiter; a no-op if it was already delivered or withdrawn. */
 export const kUnpark: unique symbol = Symbol("express-sockets.unpark");
 
 /** The receiving end of a channel: what a handler reads from. */
@@ -48,9 +48,9 @@ export interface ReadChannel<T> extends AsyncIterable<T, undefined, undefined> {
   readonly length: number;
   /** Buffer size; 0 is unbuffered. */
   readonly capacity: number;
-  /** @internal */
+  /** Internal (select). */
   [kPark](waiter: RecvWaiter<T>): RecvResult<T> | undefined;
-  /** @internal */
+  /** Internal (select). */
   [kUnpark](waiter: RecvWaiter<T>): void;
 }
 

@@ -63,6 +63,87 @@ export interface SocketOptions {
   maxFragments?: number;
 }
 
+/** The keys of an options interface, listed at runtime; `keysOf` checks the list is complete. */
+export type KeyList<T> = readonly (keyof T & string)[];
+
+/**
+ * Lists every key of `T` for `checkKeys`: a list that misses a key of the interface (or names one
+ * it does not have) fails to compile, so the runtime check and the type cannot drift apart.
+ */
+export function keysOf<T>() {
+  return <const K extends readonly (keyof T & string)[]>(
+    keys: K & ([Exclude<keyof T & string, K[number]>] extends [never] ? unknown : never),
+  ): KeyList<T> => keys;
+}
+
+/** Every option of `sockets.json`, `sockets.messages` and `sockets.bytes`. */
+export const SOCKET_OPTION_KEYS = keysOf<SocketOptions>()([
+  "logger",
+  "logLevel",
+  "skipLogging",
+  "writeWait",
+  "pongWait",
+  "pingPeriod",
+  "maxMessageSize",
+  "sendChannelBuffer",
+  "recvChannelBuffer",
+  "allowedOrigin",
+  "requireOrigin",
+  "closeOnInvalidMessage",
+  "perMessageDeflate",
+  "protocols",
+  "requireProtocol",
+  "maxFragments",
+]);
+
+/** Edit distance, for suggestions (short option names: the quadratic table is tiny). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The known key `key` was probably meant to be, if any. */
+function suggest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 4)) + 1;
+  for (const k of known) {
+    const d = distance(lower, k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+/**
+ * Rejects keys that are not options of `where` (a misspelt `pongwait` in plain JavaScript would
+ * otherwise be ignored), with TypeScript's own hint: "Did you mean to write 'pongWait'?".
+ */
+export function checkKeys(where: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const hint = suggest(key, known);
+    throw new TypeError(
+      `${where}: unknown option '${key}'.` +
+        (hint === undefined
+          ? ` Options are: ${known.join(", ")}.`
+          : ` Did you mean to write '${hint}'?`),
+    );
+  }
+}
+
 /** Options after defaults and checks: what a connection is bound with. */
 export interface ResolvedOptions {
   readonly log: Log;
@@ -156,6 +237,7 @@ export function resolveOptions(options?: SocketOptions): ResolvedOptions {
   if (typeof options !== "object" || Array.isArray(options)) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
+  checkKeys("sockets options", options, SOCKET_OPTION_KEYS);
   const d = DEFAULT_OPTIONS;
   const writeWait = checkTime("writeWait", options.writeWait, d.writeWait);
   const pongWait = checkTime("pongWait", options.pongWait, d.pongWait);

@@ -3,7 +3,7 @@
 // the codec and the connection differ: each event name a client may send has its own schema,
 // and acknowledgements go both ways (PROTOCOL.md).
 
-import { checkCount, checkTime } from "../core/options";
+import { checkCount, checkTime, type SocketOptions } from "../core/options";
 import { compileSchema, type Validator } from "../core/schema";
 import { createFactory, handle } from "../websocket/factory";
 import { EventsCodec, type Outgoing } from "./codec";
@@ -61,7 +61,19 @@ export function events<S extends EventSchemas>(
   if (codec.maxPendingRequests === 0) {
     throw new RangeError("options.maxPendingRequests must be at least 1");
   }
-  const f = createFactory<EventMessage, Outgoing>("sockets.events", codec, options, bindEvents);
+  // The events options are taken here; the rest are the WebSocket options, checked (unknown keys
+  // included) by the factory. A value that is not an object is left for it to refuse.
+  let socketOptions: SocketOptions | undefined = options;
+  if (typeof options === "object" && options !== null && !Array.isArray(options)) {
+    const { requestTimeout: _t, maxPendingRequests: _m, ...rest } = options;
+    socketOptions = rest;
+  }
+  const f = createFactory<EventMessage, Outgoing>(
+    "sockets.events",
+    codec,
+    socketOptions,
+    bindEvents,
+  );
   const handler = function socketsEvents(
     req: Parameters<EventsHandler<S, AnyEvents>>[0],
     res: Parameters<EventsHandler<S, AnyEvents>>[1],

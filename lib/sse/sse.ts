@@ -8,6 +8,8 @@
 //               ▼                                                │
 //   the client goes away (res 'close') ─────────────► done {1001}, sender closed, timers cleared
 //   disconnect.send(code) ─► queued events flushed, response ended ─► done {code}
+//   attach().close() ─► queued events flushed, `: server shutting down`, ended ─► done {1001}
+//                       (destroyed if that takes longer than its timeout)
 //   a write not flushed within writeWait ─► response destroyed ─► done {1006}
 //
 // Backpressure: the pump takes one value from `sender` at a time and, when `res.write()` returns
@@ -23,8 +25,9 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { Channel } from "../channels/channel";
 import { SocketsError } from "../core/errors";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
-import { checkCount, checkTime } from "../core/options";
+import { checkCount, checkKeys, checkTime, keysOf } from "../core/options";
 import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
+import { registryOf, type ConnectionTracker, type TrackedConnection } from "../core/registry";
 
 /** Bytes (plus 256 per event) one stream writes before the pump yields to the event loop. */
 const SEND_BURST_BYTES = 256 * 1024;
@@ -144,9 +147,20 @@ interface ResolvedSseOptions {
   log: Log;
 }
 
+const SSE_OPTION_KEYS = keysOf<SseOptions>()([
+  "keepAlive",
+  "retry",
+  "sendChannelBuffer",
+  "writeWait",
+  "logger",
+  "logLevel",
+  "skipLogging",
+]);
+
 function resolveSseOptions(options: SseOptions | undefined): ResolvedSseOptions {
   const o = options ?? {};
   if (typeof o !== "object" || Array.isArray(o)) throw new TypeError("options must be an object");
+  checkKeys("sockets.sse options", o, SSE_OPTION_KEYS);
   return {
     keepAlive: checkTime("keepAlive", o.keepAlive, 15_000),
     retry: o.retry === null ? null : checkCount("retry", o.retry, 3_000),
@@ -162,6 +176,43 @@ const CLIENT_GONE: CloseInfo = Object.freeze({ code: 1001, reason: "client went 
 const KEEP_ALIVE = ": keep-alive\n\n";
 
 const connections = new WeakMap<Socket<unknown, unknown>, SseConnection>();
+
+/**
+ * `res.locals.socket` of an SSE route: the channels, and what the server's registry needs to
+ * close it (so `attach()`'s `close()`, `size` and iteration include SSE streams).
+ */
+class SseBoundSocket implements SseSocket, TrackedConnection {
+  readonly transport = "sse" as const;
+  readonly #conn: SseConnection;
+
+  constructor(
+    readonly receiver: Channel<never>,
+    readonly sender: Channel<unknown>,
+    readonly done: Channel<CloseInfo>,
+    readonly disconnect: Channel<DisconnectRequest>,
+    readonly error: Channel<Error>,
+    readonly id: string,
+    readonly lastEventId: string | undefined,
+    conn: SseConnection,
+  ) {
+    this.#conn = conn;
+  }
+
+  /** @internal Flush, a final comment, end; destroyed after `timeoutMs`. */
+  close(code: number, reason = "", timeoutMs = 10_000): Promise<void> {
+    return this.#conn.shutdown(code, reason, timeoutMs);
+  }
+
+  /** @internal Ends the response at once. */
+  terminate(): void {
+    this.#conn.terminate();
+  }
+
+  /** @internal See `TrackedConnection.trackBy`. */
+  trackBy(tracker: ConnectionTracker): boolean {
+    return this.#conn.trackBy(tracker);
+  }
+}
 
 /**
  * Defers the response headers of an SSE socket until the returned function is called, so the
@@ -203,6 +254,13 @@ class SseConnection {
     this.startOpen = resolve;
   });
   private readonly remote: string;
+  /** The server's registry, told when the stream ends. */
+  private tracker: ConnectionTracker | null = null;
+  /** A comment written after the last queued event when the server closes the stream. */
+  private farewell: string | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private ended: Promise<void> | null = null;
+  private resolveEnded: (() => void) | null = null;
 
   constructor(
     req: IncomingMessage,
@@ -214,16 +272,18 @@ class SseConnection {
     const receiver = new Channel<never>(0);
     receiver.close();
     const header = req.headers["last-event-id"];
-    this.socket = Object.freeze({
-      receiver,
-      sender: this.sender,
-      done: this.done,
-      disconnect: this.disconnect,
-      error: this.error,
-      id: randomUUID(),
-      transport: "sse" as const,
-      lastEventId: typeof header === "string" ? header : undefined,
-    });
+    this.socket = Object.freeze(
+      new SseBoundSocket(
+        receiver,
+        this.sender,
+        this.done,
+        this.disconnect,
+        this.error,
+        randomUUID(),
+        typeof header === "string" ? header : undefined,
+        this,
+      ),
+    );
     connections.set(this.socket, this);
     res.once("close", () => this.finish(this.closeRequest ?? CLIENT_GONE));
     this.disconnect.recv().then((r) => {
@@ -250,8 +310,8 @@ class SseConnection {
     // compressor would hold events back until its buffer fills). The headers are the contract's.
     delete res.req.headers["accept-encoding"];
     res.writeHead(200, {
-      "Content-Type": "text/event-stream",
-      "Cache-Control": "no-cache",
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-cache, no-transform",
       "X-Accel-Buffering": "no",
     });
     res.flushHeaders();
@@ -283,7 +343,10 @@ class SseConnection {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
-    if (!this.closed && this.closeRequest !== null) this.res.end();
+    if (!this.closed && this.closeRequest !== null) {
+      if (this.farewell !== null) this.write(this.farewell);
+      this.res.end();
+    }
   }
 
   /** Writes to the response; false when its buffer is full (wait for drain). */
@@ -351,6 +414,48 @@ class SseConnection {
     }
   }
 
+  /** @internal The registry's handle (one tracker, told synchronously when the stream ends). */
+  trackBy(tracker: ConnectionTracker): boolean {
+    if (this.closed) return false;
+    this.tracker = tracker;
+    return true;
+  }
+
+  /**
+   * The server is closing the stream: queued events are flushed, then a final comment, then the
+   * response ends; after `timeoutMs` (0 = at once) it is destroyed. Resolves once it has ended.
+   */
+  shutdown(code: number, reason: string, timeoutMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.ended ??= new Promise<void>((resolve) => (this.resolveEnded = resolve));
+    if (this.closeRequest === null) {
+      this.farewell = `: ${reason.replace(/[\r\n]+/g, " ").toLowerCase() || "closing"}\n\n`;
+    }
+    if (timeoutMs === 0) {
+      this.closeRequest ??= { code, reason };
+      this.terminate();
+    } else {
+      this.requestClose({ code, reason });
+      if (!this.closed && this.closeTimer === null) {
+        this.closeTimer = setTimeout(() => {
+          this.o.log.warning(
+            this.remote,
+            `SSE stream not flushed within ${timeoutMs} ms; ending it`,
+          );
+          this.terminate();
+        }, timeoutMs);
+      }
+    }
+    return this.ended;
+  }
+
+  /** @internal Ends the response at once (what was not flushed is lost). */
+  terminate(): void {
+    if (this.closed) return;
+    this.closeRequest ??= { code: 1006, reason: "terminated" };
+    this.res.destroy();
+  }
+
   private report(err: Error, log = true): void {
     if (log) this.o.log.error(this.remote, err.message);
     if (!this.error.trySend(err) && log) {
@@ -364,7 +469,8 @@ class SseConnection {
     this.closed = true;
     if (this.keepAliveTimer !== null) clearTimeout(this.keepAliveTimer);
     if (this.drainTimer !== null) clearTimeout(this.drainTimer);
-    this.keepAliveTimer = this.drainTimer = null;
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.keepAliveTimer = this.drainTimer = this.closeTimer = null;
     this.sender.close();
     this.disconnect.close();
     this.error.close();
@@ -372,6 +478,10 @@ class SseConnection {
     this.done.close();
     this.startOpen?.(); // let the pump see the end
     connections.delete(this.socket);
+    const tracker = this.tracker;
+    this.tracker = null;
+    tracker?.untrack(this.socket as SseBoundSocket);
+    this.resolveEnded?.();
     this.o.log.debug(this.remote, `SSE stream closed (${info.code})`);
   }
 }
@@ -404,7 +514,13 @@ export function sse(
         .send("This route serves Server-Sent Events, not WebSocket");
       return;
     }
+    const registry = registryOf(req);
+    if (registry?.closed === true) {
+      res.status(503).set("Retry-After", "1").type("text/plain").send("Server is shutting down");
+      return;
+    }
     const conn = new SseConnection(req, res, o);
+    registry?.track(conn.socket as SseBoundSocket);
     res.locals.socket = conn.socket;
     next();
     // Handlers that hold the stream (holdOpen) do so synchronously; everyone else gets it open.

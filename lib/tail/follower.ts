@@ -127,6 +127,11 @@ export class Subscription {
     readonly maxQueueBytes: number,
   ) {}
 
+  /** The followed name, absolute (its directory's real path). */
+  get name(): string {
+    return this.follower.name;
+  }
+
   /**
    * The file the live stream continues, for reading the backlog before `end`; null while the
    * file is missing, and after releaseFile(). Held open (even if deleted) until released.

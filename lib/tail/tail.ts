@@ -36,7 +36,7 @@ import {
   type Subscription,
 } from "./follower";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
-import { checkCount, checkTime } from "../core/options";
+import { checkCount, checkKeys, checkTime, keysOf } from "../core/options";
 import { holdOpen, SseEvent } from "../sse/sse";
 import type { CloseInfo, Socket, Transport } from "../core/socket";
 
@@ -95,9 +95,22 @@ interface ResolvedTailOptions {
   log: Log;
 }
 
+const TAIL_OPTION_KEYS = keysOf<WatchFileOptions>()([
+  "lines",
+  "from",
+  "maxMessageBytes",
+  "maxQueueBytes",
+  "pollInterval",
+  "logger",
+  "logLevel",
+  "skipLogging",
+  "signal",
+]);
+
 function resolveTailOptions(options: WatchFileOptions | undefined): ResolvedTailOptions {
   const o = options ?? {};
   if (typeof o !== "object" || Array.isArray(o)) throw new TypeError("options must be an object");
+  checkKeys("sockets.tail options", o, TAIL_OPTION_KEYS);
   const from = o.from;
   if (
     from !== undefined &&
@@ -261,6 +274,7 @@ async function stream(
   };
   let overflowed = false;
   const snapshot = sub.file;
+  if (snapshot === null) await tellMissing(file, sub.name, socket, o, sendSignal);
   if (snapshot !== null) {
     const start = await startOffset(snapshot.handle, sub.end, from, o.lines, gone);
     if (start < sub.end) {
@@ -291,6 +305,33 @@ async function stream(
       `${TAIL_TOO_SLOW} (it may resume from offset ${offset})`,
   );
   socket.disconnect.send({ code: TAIL_TOO_SLOW, reason: "tail: client too slow" }).catch(noop);
+}
+
+/**
+ * The file is not there (yet) when the client arrives: a warning with the resolved path, and the
+ * client is told once, in a form that cannot be mistaken for the file's lines: a `notice` event
+ * on SSE (EventSource's `onmessage` does not see it), `{ offset: 0, data: "", notice }` on a
+ * json route. messages() and bytes() routes carry the file's bytes alone, so they get nothing.
+ */
+async function tellMissing(
+  file: string,
+  resolved: string,
+  socket: Socket<unknown, unknown>,
+  o: ResolvedTailOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const there = await fsp.stat(resolved).then(
+    () => true,
+    () => false,
+  );
+  const what = there ? "is not a regular file" : "does not exist yet";
+  o.log.warning(socket.id, `tail: ${resolved} ${what}; waiting for it to appear`);
+  const notice = `${path.basename(file)} ${what}; waiting for it`;
+  let value: unknown;
+  if (socket.transport === "sse") value = new SseEvent(notice, { event: "notice" });
+  else if (socket.transport === "json") value = { offset: 0, data: "", notice };
+  else return;
+  await socket.sender.send(value, { signal }).catch(noop);
 }
 
 /** Where a new subscriber's backlog starts, in the snapshot's file (which ends at `end`). */

@@ -70,7 +70,7 @@ import type { ResolvedOptions } from "../core/options";
 import { Queue } from "../channels/queue";
 import { WaitList } from "../channels/waitlist";
 import type { CloseInfo, DisconnectRequest, Socket, Transport } from "../core/socket";
-import type { ConnectionTracker } from "./upgrade";
+import type { ConnectionTracker } from "../core/registry";
 
 /** What a connection needs from the resolved factory options. */
 export type ConnectionOptions = Pick<
@@ -752,6 +752,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
   /** Invalid messages reported since the budget was last renewed (see INVALID_PER_TURN). */
   private invalidTurn = 0;
 
+  /** @internal Made by the factories (through `bind()`); not part of the published types. */
   constructor(
     /** @internal */ readonly ws: WebSocket,
     /** @internal */ readonly codec: Codec<In, Out>,
@@ -1573,6 +1574,7 @@ function reportDiscarded(c: Connection<unknown, unknown>): void {
 }
 
 /**
+ * @internal
  * Binds an accepted `ws` WebSocket to the five channels. Call it as soon as the handshake
  * completes (in `handleUpgrade`'s callback): messages are buffered from this moment on.
  * `remote` names the client in log lines.

@@ -161,10 +161,25 @@ function refuseDirect(res: ServerResponse, refusal: Refusal): void {
   res.end(body);
 }
 
+/** An `allowedOrigin` pattern that accepts exactly `origin` (as logged: a JSON string). */
+function exampleOrigin(logged: string): string {
+  const origin = JSON.parse(logged) as string;
+  return origin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
+}
+
 function refuse(f: Factory<unknown, unknown>, upgrade: Upgrade, refusal: Refusal): void {
   const log = f.options.log;
   if (refusal.status === 403) {
-    log.warning(upgrade.remote, `Origin not allowed: ${originForLog(upgrade.req)}`);
+    const origin = originForLog(upgrade.req);
+    const hint =
+      origin === "(none)"
+        ? "requireOrigin refuses requests without one"
+        : "to accept it, set the factory's allowedOrigin option " +
+          `(sockets.messages({ allowedOrigin: ${JSON.stringify(exampleOrigin(origin))} }))`;
+    log.warning(
+      upgrade.remote,
+      `Origin not allowed: ${origin} for host ${JSON.stringify(upgrade.req.headers.host ?? "")}; ${hint}`,
+    );
   } else {
     log.info(upgrade.remote, `Handshake refused with ${refusal.status}: ${refusal.message}`);
   }

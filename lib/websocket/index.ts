@@ -2,7 +2,7 @@
 // one connection's life on five channels, and broadcast. It may import channels/ and core/ only:
 // it knows nothing of Server-Sent Events, files or rooms.
 
-export { Connection, bind } from "./connection";
+export { Connection } from "./connection";
 export type { ConnectionOptions, ConnectionStats } from "./connection";
 export { broadcast } from "./broadcast";
 export type { BroadcastResult } from "./broadcast";

@@ -22,8 +22,9 @@ import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/log
 import { ChannelClosedError } from "../core/errors";
 import type { Socket } from "../core/socket";
 import { wantsWebSocket } from "./handshake";
-import { checkTime } from "../core/options";
+import { checkKeys, checkTime, keysOf } from "../core/options";
 import { declareShape, kOwner, type ResponseOwner } from "./shape";
+import { registryFor, type ConnectionRegistry, type TrackedConnection } from "../core/registry";
 
 /** Options of `attach()`. */
 export interface AttachOptions {
@@ -54,20 +55,24 @@ export interface CloseOptions {
 /** What `attach()` returns. */
 export interface Attachment {
   /**
-   * Closes every open connection with 1001 after flushing what is queued, and resolves when
-   * all are closed (terminating those still open after `timeout`). Upgrade requests still in
-   * middleware get 503 at once (so `server.close()` is not held up by them), and so do new
-   * ones from then on. Idempotent: later calls return the same promise.
+   * Closes every open connection of the server after flushing what is queued, and resolves when
+   * all are closed (terminating those still open after `timeout`): WebSockets with 1001, Server-
+   * Sent Events streams with a final `: server shutting down` comment and the end of the
+   * response. Upgrade requests still in middleware get 503 at once (so `server.close()` is not
+   * held up by them), and so do new upgrades and SSE requests from then on. Idempotent: later
+   * calls return the same promise.
    */
   close(options?: CloseOptions): Promise<void>;
-  /** Open connections. */
+  /** Open connections: WebSockets and Server-Sent Events streams. */
   readonly size: number;
   /**
-   * The open WebSocket connections of every route, in the order they opened, as
-   * `res.locals.socket` gave them: a registry like ws's `wss.clients`, kept at no extra cost (the
-   * attachment tracks them for `close()` anyway). A connection leaves it synchronously once it
-   * has closed, right after its `done` channel has the close (one still closing is listed, with
-   * its sender closed). Iterating while connections close is safe: `broadcast(upgrades, msg)`.
+   * The open connections of every route, WebSocket and Server-Sent Events alike, in the order
+   * they opened, as `res.locals.socket` gave them: a registry like ws's `wss.clients`, kept at no
+   * extra cost (the attachment tracks them for `close()` anyway). A connection leaves it
+   * synchronously once it has closed, right after its `done` channel has the close (one still
+   * closing is listed, with its sender closed). Iterating while connections close is safe:
+   * `broadcast(upgrades, msg)`. SSE streams of requests that arrived before `attach()` was
+   * called are not listed.
    */
   [Symbol.iterator](): IterableIterator<Socket<unknown, unknown>>;
 }
@@ -82,21 +87,15 @@ export type UpgradeHandler = (
 /** What `attach()` routes through: an Express app, an Express Router, or any connect-style handler. */
 export type UpgradeApp = Express | Router | UpgradeHandler;
 
-/** Who keeps a set of live connections: told once, synchronously, when one of them closes. */
-export interface ConnectionTracker {
-  untrack(connection: LiveConnection): void;
-}
-
 /** What the attachment needs of a bound connection (part of `Connection`). */
-export interface LiveConnection extends Socket<unknown, unknown> {
-  close(code: number, reason?: string, timeoutMs?: number): Promise<void>;
-  terminate(error?: Error): void;
-  /**
-   * Registers the one tracker to call when the connection closes: a field, not a subscription
-   * to a promise (no closure, no promises per connection). False if it is already closed.
-   */
-  trackBy(tracker: ConnectionTracker): boolean;
-}
+export type LiveConnection = TrackedConnection;
+
+const ATTACH_OPTION_KEYS = keysOf<AttachOptions>()([
+  "logger",
+  "logLevel",
+  "skipLogging",
+  "handshakeTimeout",
+]);
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
@@ -118,6 +117,24 @@ function errorStatus(err: unknown): number {
   return typeof status === "number" && Number.isInteger(status) && status >= 400 && status < 600
     ? status
     : 500;
+}
+
+/** The parts of `res.locals.socket` a handler reaches for first. */
+const SOCKET_PARTS = /'(receiver|sender|done|disconnect|error|id|transport)'|res\.locals\.socket/;
+
+/**
+ * True for the TypeError a handler throws when it reads `res.locals.socket` on a route without a
+ * sockets factory ("Cannot destructure property 'receiver' of 'res.locals.socket' as it is
+ * undefined", "Cannot read properties of undefined (reading 'sender')").
+ */
+function usedMissingSocket(err: unknown, res: ServerResponse): boolean {
+  if (!(err instanceof TypeError)) return false;
+  const locals = (res as { locals?: Record<string, unknown> }).locals;
+  if (locals?.socket !== undefined) return false;
+  return (
+    /Cannot (destructure|read properties of undefined)/.test(err.message) &&
+    SOCKET_PARTS.test(err.message)
+  );
 }
 
 function isChannelClosed(err: unknown): boolean {
@@ -210,7 +227,7 @@ export class Upgrade implements ResponseOwner {
     return this.state === ROUTING && !this.res.headersSent && !this.res.writableEnded;
   }
 
-  /** @internal True once the response was handed over to the handshake (see shape.ts). */
+  /** Internal: true once the response was handed over to the handshake (see shape.ts). */
   get inert(): boolean {
     return this.handedOver;
   }
@@ -275,7 +292,16 @@ export class Upgrade implements ResponseOwner {
     const res = this.res;
     if (err !== undefined && err !== null) {
       const status = errorStatus(err);
-      if (status >= 500)
+      if (usedMissingSocket(err, res)) {
+        const path = (this.req as { originalUrl?: string }).originalUrl ?? this.req.url ?? "/";
+        this.log.error(
+          this.remote,
+          `Upgrade request ${path.slice(0, MAX_ECHOED_PATH)} failed: a handler used ` +
+            "res.locals.socket, but no sockets factory ran before it on this route: put " +
+            "sockets.json(), sockets.messages(), sockets.bytes() or sockets.sse() before the " +
+            `handler, as in app.get(path, sockets.messages(), handler). (${(err as Error).message})`,
+        );
+      } else if (status >= 500)
         this.log.error(this.remote, `Upgrade request failed: ${describeError(err)}`);
       else this.log.info(this.remote, `Upgrade request refused with ${status}`);
       if (res.headersSent) return this.destroy();
@@ -316,7 +342,7 @@ export class Upgrade implements ResponseOwner {
   }
 
   /**
-   * @internal Something wrote an HTTP answer on `res` after the handshake (the response methods
+   * Internal: something wrote an HTTP answer on `res` after the handshake (the response methods
    * declared in shape.ts call this once `inert`). An error status (an error middleware's 500)
    * means a handler failed: close with 1011. Anything else (a handler's habitual `res.end()`)
    * cannot reach the client and is ignored, as it is once the connection has closed.
@@ -418,18 +444,18 @@ export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
   return owner instanceof Upgrade ? owner : undefined;
 }
 
-class AttachmentImpl implements Attachment, ConnectionTracker {
+class AttachmentImpl implements Attachment {
   readonly log: Log;
   readonly handshakeTimeout: number;
-  closed = false;
   /** Upgrade requests still in the app (not answered, upgraded or gone). */
   readonly pending = new Set<Upgrade>();
-  private readonly connections = new Set<LiveConnection>();
   private closing: Promise<void> | null = null;
 
   constructor(
     private readonly app: UpgradeHandler,
     options: AttachOptions,
+    /** The server's open connections: this attachment's WebSockets and the server's SSE streams. */
+    private readonly connections: ConnectionRegistry,
   ) {
     this.log = createLog(options);
     this.handshakeTimeout = checkTime(
@@ -437,6 +463,11 @@ class AttachmentImpl implements Attachment, ConnectionTracker {
       options.handshakeTimeout,
       DEFAULT_HANDSHAKE_TIMEOUT,
     );
+  }
+
+  /** True once close() was called: new upgrades (and SSE requests) get 503. */
+  get closed(): boolean {
+    return this.connections.closed;
   }
 
   get size(): number {
@@ -524,25 +555,20 @@ class AttachmentImpl implements Attachment, ConnectionTracker {
   }
 
   track(connection: LiveConnection): void {
-    if (connection.trackBy(this)) this.connections.add(connection);
-  }
-
-  /** @internal A tracked connection closed. */
-  untrack(connection: LiveConnection): void {
-    this.connections.delete(connection);
+    this.connections.track(connection);
   }
 
   close(options?: CloseOptions): Promise<void> {
     if (this.closing !== null) return this.closing;
     const timeout = checkTime("timeout", options?.timeout, DEFAULT_CLOSE_TIMEOUT);
-    this.closed = true;
+    this.connections.closed = true;
     // Requests still in middleware would hold their sockets (and server.close()) until their
     // handshake timeout, or forever without one: answer them now, as new ones are answered.
     // (An answer the app has already started is left to finish.)
     for (const upgrade of [...this.pending]) {
       if (upgrade.open) upgrade.answer(503, "Server is shutting down", { "Retry-After": "1" });
     }
-    const all = [...this.connections].map((c) =>
+    const all = [...this.connections.values()].map((c) =>
       c.close(1001, "Server shutting down", timeout).catch(() => c.terminate()),
     );
     this.closing = Promise.all(all).then(() => undefined);
@@ -577,7 +603,8 @@ export function attach(
   if (marked[kAttached] === true) {
     throw new TypeError("attach() was already called for this server: call it once per server");
   }
-  const attachment = new AttachmentImpl(app as UpgradeHandler, options);
+  checkKeys("attach() options", options, ATTACH_OPTION_KEYS);
+  const attachment = new AttachmentImpl(app as UpgradeHandler, options, registryFor(server));
   marked[kAttached] = true;
   server.on("upgrade", attachment.onUpgrade);
   boundHeaderTime(server, attachment.handshakeTimeout);
