@@ -21,7 +21,15 @@ import { Channel } from "../channels/channel";
 import { SocketsError } from "../core/errors";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
 import { checkCount, checkTime } from "../core/options";
-import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
+import {
+  UNWATCH_CLOSE,
+  WATCH_CLOSE,
+  type CloseInfo,
+  type CloseWatcher,
+  type DisconnectRequest,
+  type Socket,
+  type WatchableSocket,
+} from "../core/socket";
 
 /** Options of `sockets.sse()`. Every field is optional. */
 export interface SseOptions {
@@ -42,7 +50,7 @@ export interface SseOptions {
 }
 
 /** A connection bound by sockets.sse(): nothing is received; `lastEventId` is the client's. */
-export interface SseSocket extends Socket<never, unknown> {
+export interface SseSocket extends Socket<never, unknown>, WatchableSocket {
   /** The `Last-Event-ID` header the client reconnected with, if any. */
   readonly lastEventId: string | undefined;
 }
@@ -191,6 +199,8 @@ class SseConnection {
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
   private startOpen: (() => void) | null = null;
+  /** Told synchronously when the stream ends (hubs the socket is in). */
+  private watchers: CloseWatcher[] | null = null;
   private readonly opened = new Promise<void>((resolve) => {
     this.startOpen = resolve;
   });
@@ -215,6 +225,9 @@ class SseConnection {
       id: randomUUID(),
       transport: "sse" as const,
       lastEventId: typeof header === "string" ? header : undefined,
+      data: {},
+      [WATCH_CLOSE]: (watcher: CloseWatcher) => this.watch(watcher),
+      [UNWATCH_CLOSE]: (watcher: CloseWatcher) => this.unwatch(watcher),
     });
     connections.set(this.socket, this);
     res.once("close", () => this.finish(this.closeRequest ?? CLIENT_GONE));
@@ -222,6 +235,18 @@ class SseConnection {
       if (!r.done) this.requestClose(r.value);
     }, noop);
     void this.pump();
+  }
+
+  private watch(watcher: CloseWatcher): boolean {
+    if (this.closed) return false;
+    if (this.watchers === null) this.watchers = [watcher];
+    else if (!this.watchers.includes(watcher)) this.watchers.push(watcher);
+    return true;
+  }
+
+  private unwatch(watcher: CloseWatcher): void {
+    const i = this.watchers === null ? -1 : this.watchers.indexOf(watcher);
+    if (i >= 0) this.watchers!.splice(i, 1);
   }
 
   /** After the handlers after us have started: open now unless one of them holds the stream. */
@@ -359,6 +384,17 @@ class SseConnection {
     this.done.close();
     this.startOpen?.(); // let the pump see the end
     connections.delete(this.socket);
+    const watchers = this.watchers;
+    this.watchers = null;
+    if (watchers !== null) {
+      for (const w of watchers) {
+        try {
+          w.socketClosed(this.socket);
+        } catch (err) {
+          this.o.log.error(this.remote, `close watcher failed: ${(err as Error).message}`);
+        }
+      }
+    }
     this.o.log.debug(this.remote, `SSE stream closed (${info.code})`);
   }
 }
