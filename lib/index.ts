@@ -18,7 +18,14 @@ export type {
 // core/
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./core/index";
 export { jsonCodec, textCodec, bytesCodec } from "./core/index";
-export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./core/index";
+export type {
+  Socket,
+  SocketLocals,
+  CloseInfo,
+  DisconnectRequest,
+  Transport,
+  SocketData,
+} from "./core/index";
 export type {
   MessageIssue,
   Codec,
@@ -46,5 +53,27 @@ export {
   liveFollowers,
 } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// hub/
+export { Hub, Target, HubError, LocalAdapter, MAX_EVENT_NAME } from "./hub/index";
+export type {
+  HubOptions,
+  JoinResult,
+  RoomJoin,
+  RoomRef,
+  EventMap,
+  HubErrorCode,
+  Adapter,
+  AdapterHost,
+  AdapterCallOptions,
+  Selector,
+  Publication,
+  HubMessage,
+  EmitMessage,
+  SendMessage,
+  Position,
+  Recovery,
+  DeliveryResult,
+  SocketInfo,
+} from "./hub/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

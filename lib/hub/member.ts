@@ -1,0 +1,127 @@
+// One socket as a Hub holds it, and how one hub message is encoded once per encoding for all of
+// them. A WebSocket member gets a frame built once (`frameOf`, as `broadcast()` does) and shared
+// by every member with the same encoding; an SSE member gets one `SseEvent` whose wire text is
+// computed once; any other socket of this package gets the value on its `sender`.
+
+import type { Codec } from "../core/codec";
+import type { Socket } from "../core/socket";
+import { SseEvent } from "../sse/sse";
+import { Connection, type Frame } from "../websocket/connection";
+import { frameOf } from "../websocket/broadcast";
+import type { HubMessage } from "./adapter";
+
+/** How a member is written to. */
+export const WEBSOCKET = 0;
+export const SSE = 1;
+export const OTHER = 2;
+
+/** A socket in a hub. About 60 bytes plus its room set; no closures. */
+export class Member {
+  /** The named rooms it is in (not its own id), made on the first join of one. */
+  rooms: Set<string> | null = null;
+  /** The last delivery that reached (or excluded) it: a socket in many targeted rooms gets one copy. */
+  mark = 0;
+  /** The Connection when it is a WebSocket of this package. */
+  readonly conn: Connection<unknown, unknown> | null;
+  readonly kind: number;
+
+  constructor(
+    readonly socket: Socket<unknown, unknown>,
+    readonly id: string,
+  ) {
+    if (socket instanceof Connection) {
+      this.conn = socket as Connection<unknown, unknown>;
+      this.kind = WEBSOCKET;
+    } else {
+      this.conn = null;
+      this.kind = socket.transport === "sse" ? SSE : OTHER;
+    }
+  }
+
+  /** Every room it is in, its own id first. */
+  roomList(): string[] {
+    const list = [this.id];
+    if (this.rooms !== null) for (const r of this.rooms) list.push(r);
+    return list;
+  }
+}
+
+/** A codec that could not encode the message: its members are counted as failed. */
+const UNENCODABLE = null;
+
+/**
+ * One hub message, encoded lazily and at most once per encoding: the text frame of an emit is
+ * the same bytes for json, events and messages sockets; its binary frame is for bytes sockets.
+ */
+export class Encoded {
+  private text: Frame | null = null;
+  private binary: Frame | null = null;
+  private sse: SseEvent | typeof UNENCODABLE | undefined = undefined;
+  private lastCodec: Codec<unknown, unknown> | null = null;
+  private lastFrame: Frame | typeof UNENCODABLE = null;
+  private frames: Map<Codec<unknown, unknown>, Frame | typeof UNENCODABLE> | null = null;
+  /** Why the last encoding failed, for the log. */
+  failure = "";
+
+  constructor(readonly message: HubMessage) {}
+
+  /** The frame for a WebSocket with this codec, or null when the codec cannot encode the message. */
+  frameFor(codec: Codec<unknown, unknown>): Frame | null {
+    if (codec === this.lastCodec) return this.lastFrame;
+    const m = this.message;
+    let frame: Frame | null;
+    if (m.kind === "emit") {
+      frame =
+        codec.transport === "bytes"
+          ? (this.binary ??= frameOf(Buffer.from(envelope(m.event, m.json), "utf8")))
+          : (this.text ??= frameOf(envelope(m.event, m.json)));
+    } else {
+      const cached = this.frames?.get(codec);
+      if (cached !== undefined) {
+        frame = cached;
+      } else {
+        try {
+          frame = frameOf(codec.encode(m.value));
+        } catch (err) {
+          this.failure = (err as Error).message;
+          frame = UNENCODABLE;
+        }
+        (this.frames ??= new Map()).set(codec, frame);
+      }
+    }
+    this.lastCodec = codec;
+    this.lastFrame = frame;
+    return frame;
+  }
+
+  /** The event for an SSE socket (wire text computed once), or null when it cannot be encoded. */
+  sseEvent(): SseEvent | null {
+    if (this.sse !== undefined) return this.sse;
+    const m = this.message;
+    try {
+      const ev =
+        m.kind === "emit"
+          ? new SseEvent(m.json, { event: m.event })
+          : m.value instanceof SseEvent
+            ? m.value
+            : new SseEvent(m.value);
+      ev.encode();
+      this.sse = ev;
+    } catch (err) {
+      this.failure = (err as Error).message;
+      this.sse = UNENCODABLE;
+    }
+    return this.sse;
+  }
+
+  /** The value for a socket that takes values on its sender. */
+  value(): unknown {
+    const m = this.message;
+    return m.kind === "emit" ? { event: m.event, data: m.data } : m.value;
+  }
+}
+
+/** `{"event": event, "data": data}` from the data's JSON text. */
+export function envelope(event: string, json: string): string {
+  return `{"event":${JSON.stringify(event)},"data":${json}}`;
+}
