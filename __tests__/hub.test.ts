@@ -442,6 +442,29 @@ describe("Hub registry", () => {
   });
 });
 
+describe("Hub and other hubs", () => {
+  it("lets a socket be in several hubs; closing it leaves every one, and closing one hub leaves the others", async () => {
+    const s = await start();
+    const [a, sa] = await open(s, "json", "red");
+    const [, sb] = await open(s, "json", "red");
+    const other = new Hub({ skipLogging: true });
+    const third = new Hub({ skipLogging: true });
+    await other.join(sa, "blue");
+    await other.join(sb, "blue");
+    await third.join(sa, "green");
+    await third.close(); // forgets sa there; sa stays in the other two
+    expect(third.internals).toEqual({ members: 0, ids: 0, rooms: 0 });
+    expect((await other.to("blue").emit("x", 1)).delivered).toBe(2);
+    a.ws.close();
+    await sa.done.recv();
+    expect(s.hub.rooms(sa)).toEqual([]);
+    expect(other.rooms(sa)).toEqual([]);
+    expect(other.sockets("blue")).toEqual([sb]);
+    expect(s.hub.sockets("red")).toEqual([sb]);
+    await other.close();
+  });
+});
+
 describe("Hub errors", () => {
   it("rejects a join of a socket that is closed", async () => {
     const s = await start();

@@ -5,7 +5,7 @@
 //   members  Map<Socket, Member>      every socket that joined (its own id room is implicit)
 //   byId     Map<id, Member>          the rooms named by socket ids
 //   rooms    Map<name, Room>          named rooms with at least one member here
-// A member's named rooms are also on the member (`member.rooms`). A room exists while it has
+// A member's named rooms are also on the member (see member.ts). A room exists while it has
 // members: the last one leaving deletes it (and tells the adapter). A socket that closes is
 // removed from all three at once, synchronously, from inside its close (the socket tells the
 // hub through WATCH_CLOSE, with no promise or closure per socket): nothing about it stays.
@@ -173,9 +173,8 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     const names = this.namesOnly(rooms, "join");
     const known = this.members.has(socket);
     const member = this.register(socket);
-    const fresh = names.filter((n) => n !== member.id && !(member.rooms?.has(n) ?? false));
-    const unique = new Set(fresh);
-    const have = member.rooms === null ? 0 : member.rooms.size;
+    const unique = new Set(names.filter((n) => n !== member.id && !member.has(n)));
+    const have = member.roomCount;
     if (have + unique.size > this.maxRooms) {
       if (!known) this.forget(member);
       throw new HubError(
@@ -197,7 +196,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       }
       if (!room.members.has(member)) {
         room.members.add(member);
-        (member.rooms ??= new Set()).add(name);
+        member.add(name);
       }
       if (room.ready !== null) waits.push(room.ready);
     }
@@ -231,13 +230,9 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
   leave(socket: Socket<unknown, unknown>, ...rooms: (string | readonly string[])[]): void {
     const names = this.namesOnly(rooms, "leave");
     const member = this.members.get(socket);
-    if (member === undefined || member.rooms === null) return;
-    const list = names.length === 0 ? [...member.rooms] : names;
-    for (const name of list) {
-      if (!member.rooms.delete(name)) continue;
-      this.removeFrom(name, member);
-    }
-    if (member.rooms.size === 0) member.rooms = null;
+    if (member === undefined) return;
+    const list = names.length === 0 ? member.namedRooms() : names;
+    for (const name of list) if (member.remove(name)) this.removeFrom(name, member);
   }
 
   /** The rooms `socket` is in, its own id first; empty when it is not in this hub. */
@@ -276,9 +271,10 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     this.members.delete(socket);
     if (this.byId.get(member.id) === member) this.byId.delete(member.id);
     if (isWatchable(socket)) socket[UNWATCH_CLOSE](this);
-    const rooms = member.rooms;
-    member.rooms = null;
-    if (rooms !== null) for (const name of rooms) this.removeFrom(name, member);
+    for (const name of member.namedRooms()) {
+      member.remove(name);
+      this.removeFrom(name, member);
+    }
   }
 
   private removeFrom(name: string, member: Member): void {
@@ -506,7 +502,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
    * reaches. Synchronous: nothing else runs between the stamping and the calls.
    */
   private forEach(selector: Selector, each: (m: Member) => void): void {
-    const stamp = ++this.stamp;
+    const stamp = this.nextStamp();
     for (const name of selector.except) {
       const room = this.roomMap.get(name);
       if (room !== undefined) for (const m of room.members) m.mark = stamp;
@@ -541,6 +537,18 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     }
   }
 
+  /**
+   * The next delivery stamp: a small integer (a Smi, stored in place in every member). After
+   * 2^30 deliveries the stamps start again from 1, and every mark is cleared first.
+   */
+  private nextStamp(): number {
+    if (this.stamp >= 0x3fffffff) {
+      this.stamp = 0;
+      for (const m of this.members.values()) m.mark = 0;
+    }
+    return ++this.stamp;
+  }
+
   private collect(selector: Selector): Member[] {
     const out: Member[] = [];
     this.forEach(selector, (m) => out.push(m));
@@ -561,7 +569,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     this.forEach(publication, (m) => {
       const socket = m.socket;
       if (m.kind === WEBSOCKET) {
-        const conn = m.conn!;
+        const conn = m.conn;
         const frame = encoded.frameFor(conn.codec);
         if (frame === null) failed++;
         else if (conn.offerFrame(frame)) delivered++;

@@ -15,34 +15,76 @@ export const WEBSOCKET = 0;
 export const SSE = 1;
 export const OTHER = 2;
 
-/** A socket in a hub. About 60 bytes plus its room set; no closures. */
+/**
+ * A socket in a hub: about 64 bytes. Its named rooms are kept as nothing, one string, or an
+ * array (a Set per socket would cost more than the rest of the member): joins and leaves scan
+ * it, which `maxRoomsPerSocket` bounds.
+ */
 export class Member {
-  /** The named rooms it is in (not its own id), made on the first join of one. */
-  rooms: Set<string> | null = null;
+  /** The named rooms it is in (not its own id): none, one, or several. */
+  private named: string | string[] | null = null;
   /** The last delivery that reached (or excluded) it: a socket in many targeted rooms gets one copy. */
   mark = 0;
-  /** The Connection when it is a WebSocket of this package. */
-  readonly conn: Connection<unknown, unknown> | null;
+  /** WEBSOCKET (a Connection of this package: frames), SSE or OTHER. */
   readonly kind: number;
 
   constructor(
     readonly socket: Socket<unknown, unknown>,
     readonly id: string,
   ) {
-    if (socket instanceof Connection) {
-      this.conn = socket as Connection<unknown, unknown>;
-      this.kind = WEBSOCKET;
-    } else {
-      this.conn = null;
-      this.kind = socket.transport === "sse" ? SSE : OTHER;
+    this.kind = socket instanceof Connection ? WEBSOCKET : socket.transport === "sse" ? SSE : OTHER;
+  }
+
+  /** The socket as a Connection (only when `kind` is WEBSOCKET). */
+  get conn(): Connection<unknown, unknown> {
+    return this.socket as Connection<unknown, unknown>;
+  }
+
+  /** How many named rooms it is in. */
+  get roomCount(): number {
+    const r = this.named;
+    return r === null ? 0 : typeof r === "string" ? 1 : r.length;
+  }
+
+  has(room: string): boolean {
+    const r = this.named;
+    return r === null ? false : typeof r === "string" ? r === room : r.includes(room);
+  }
+
+  /** Adds a room it is not in yet. */
+  add(room: string): void {
+    const r = this.named;
+    if (r === null) this.named = room;
+    else if (typeof r === "string") this.named = [r, room];
+    else r.push(room);
+  }
+
+  /** Removes a room; false when it was not in it. */
+  remove(room: string): boolean {
+    const r = this.named;
+    if (r === null) return false;
+    if (typeof r === "string") {
+      if (r !== room) return false;
+      this.named = null;
+      return true;
     }
+    const i = r.indexOf(room);
+    if (i < 0) return false;
+    r.splice(i, 1);
+    if (r.length === 1) this.named = r[0]!;
+    return true;
+  }
+
+  /** Its named rooms, as a new array. */
+  namedRooms(): string[] {
+    const r = this.named;
+    return r === null ? [] : typeof r === "string" ? [r] : [...r];
   }
 
   /** Every room it is in, its own id first. */
   roomList(): string[] {
-    const list = [this.id];
-    if (this.rooms !== null) for (const r of this.rooms) list.push(r);
-    return list;
+    const r = this.named;
+    return r === null ? [this.id] : typeof r === "string" ? [this.id, r] : [this.id, ...r];
   }
 }
 

@@ -608,8 +608,8 @@ class Rare {
   uuid: string | null = null;
   /** `socket.data`, made on first use. */
   data: SocketData | null = null;
-  /** Told synchronously on close (hubs the connection is in); see WATCH_CLOSE. */
-  watchers: CloseWatcher[] | null = null;
+  /** Told synchronously on close (hubs the connection is in): one, or an array of several. */
+  watchers: CloseWatcher | CloseWatcher[] | null = null;
   closedPromise: Promise<CloseInfo> | null = null;
   resolveClosed: ((info: CloseInfo) => void) | null = null;
   /** Requested close, applied once the outbox is flushed. */
@@ -804,17 +804,26 @@ export class Connection<In, Out> implements Socket<In, Out>, WatchableSocket {
   [WATCH_CLOSE](watcher: CloseWatcher): boolean {
     if (this.state === CLOSED) return false;
     const rare = this.rare;
-    if (rare.watchers === null) rare.watchers = [watcher];
-    else if (!rare.watchers.includes(watcher)) rare.watchers.push(watcher);
+    const w = rare.watchers;
+    if (w === null) rare.watchers = watcher;
+    else if (!Array.isArray(w)) {
+      if (w !== watcher) rare.watchers = [w, watcher];
+    } else if (!w.includes(watcher)) w.push(watcher);
     return true;
   }
 
   /** @internal */
   [UNWATCH_CLOSE](watcher: CloseWatcher): void {
-    const list = this.rare_ === null ? null : this.rare_.watchers;
-    if (list === null) return;
-    const i = list.indexOf(watcher);
-    if (i >= 0) list.splice(i, 1);
+    const rare = this.rare_;
+    const w = rare === null ? null : rare.watchers;
+    if (w === null) return;
+    if (!Array.isArray(w)) {
+      if (w === watcher) rare!.watchers = null;
+      return;
+    }
+    const i = w.indexOf(watcher);
+    if (i >= 0) w.splice(i, 1);
+    if (w.length === 1) rare!.watchers = w[0]!;
   }
 
   /** Resolves with the close code and reason once the connection is closed. */
@@ -954,7 +963,7 @@ export class Connection<In, Out> implements Socket<In, Out>, WatchableSocket {
     const watchers = rare.watchers;
     if (watchers !== null) {
       rare.watchers = null;
-      for (const w of watchers) {
+      for (const w of Array.isArray(watchers) ? watchers : [watchers]) {
         try {
           w.socketClosed(this as Connection<unknown, unknown>);
         } catch (err) {
