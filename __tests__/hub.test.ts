@@ -425,6 +425,22 @@ describe("Hub registry", () => {
     expect(s.hub.internals).toEqual({ members: 0, ids: 0, rooms: 0 });
   });
 
+  it("counts a member that is closing as closed, and skips it", async () => {
+    const s = await start();
+    const [a, sa] = await open(s, "json", "red");
+    const [b] = await open(s, "json", "red");
+    await sa.disconnect.send(4000);
+    expect(await s.hub.to("red").emit("x", 1)).toEqual({
+      delivered: 1,
+      closed: 1,
+      dropped: 0,
+      failed: 0,
+    });
+    expect(await a.closed).toBe(4000);
+    await b.until(1);
+    expect(a.got).toEqual([]);
+  });
+
   it("forgets a socket the moment it closes, on every transport", async () => {
     const s = await start();
     const [a, sa] = await open(s, "json", "red", "blue");
