@@ -20,7 +20,7 @@ function churn(n: number, rooms: number): Promise<Churn> {
     execFile(
       process.execPath,
       ["--expose-gc", script, String(n), String(rooms)],
-      { timeout: 110_000 },
+      { timeout: 170_000 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`${err.message}\n${stderr}`));
         resolve(JSON.parse(stdout.trim()) as Churn);
@@ -40,5 +40,5 @@ describe("Hub churn", () => {
     expect(r.size).toBe(0);
     expect(r.internals).toEqual({ members: 0, ids: 0, rooms: 0 });
     expect(r.growth).toBeLessThan(1.5 * 1024 * 1024);
-  }, 120_000);
+  }, 180_000);
 });

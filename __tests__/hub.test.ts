@@ -458,6 +458,26 @@ describe("Hub registry", () => {
   });
 });
 
+describe("Hub targets joining and leaving", () => {
+  it("puts every matching socket in rooms with to().join() and takes them out with leave()", async () => {
+    const s = await start({ maxRoomsPerSocket: 2 });
+    const [, sa] = await open(s, "json", "lobby");
+    const [, sb] = await open(s, "json", "lobby", "x");
+    const [, sc] = await open(s, "json", "elsewhere");
+    // sb is in two rooms already: the join refuses it (logged), the others join.
+    expect(await s.hub.to("lobby").join("game", ["game"])).toBe(1);
+    expect(s.hub.rooms(sa)).toEqual([sa.id, "lobby", "game"]);
+    expect(s.hub.rooms(sb)).toEqual([sb.id, "lobby", "x"]);
+    expect(
+      s.logs.some((l) => /to\(\)\.join: hub\.join: socket .* would be in 3 rooms/.test(l)),
+    ).toBe(true);
+    expect(await s.hub.except(sc).leave("lobby")).toBe(2);
+    expect(s.hub.sockets("lobby")).toEqual([]);
+    expect(s.hub.sockets("game")).toEqual([sa]);
+    await expect(s.hub.to("game").join(5 as unknown as string)).rejects.toThrow(TypeError);
+  });
+});
+
 describe("Hub and other hubs", () => {
   it("lets a socket be in several hubs; closing it leaves every one, and closing one hub leaves the others", async () => {
     const s = await start();

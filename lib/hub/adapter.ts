@@ -25,8 +25,9 @@
 //   position no longer kept): never a partial list. The hub queues the replay on the socket
 //   before any new message of that room (messages delivered while `recover` is pending are
 //   held for that member and sent after the replay, skipping those already replayed).
-// - Registry. `count`, `fetch` and `disconnect` take the same kind of selector as a
-//   publication and answer for every process: the adapter asks the others (with `timeout`:
+// - Registry. `count`, `fetch`, `disconnect`, `addRooms` and `removeRooms` (socket.io's
+//   fetchSockets, disconnectSockets, addSockets, delSockets) take the same kind of selector as
+//   a publication and act on every process: the adapter asks the others (with `timeout`:
 //   a process that does not answer in time makes the call reject with ERR_HUB_TIMEOUT rather
 //   than hang) and adds this process's answer, which it gets from `host`.
 // - Trouble (section 8). After a lost connection to the shared store comes back, the adapter
@@ -129,6 +130,10 @@ export interface AdapterHost {
   fetch(selector: Selector): SocketInfo[];
   /** Closes this process's sockets the selector matches with `code`; how many it closed. */
   disconnect(selector: Selector, code: number): number;
+  /** Puts this process's sockets the selector matches in `rooms`; how many joined. */
+  addRooms(selector: Selector, rooms: readonly string[]): Promise<number>;
+  /** Takes this process's sockets the selector matches out of `rooms`; how many. */
+  removeRooms(selector: Selector, rooms: readonly string[]): number;
   /** Named rooms with members in this process (to resubscribe or check for gaps). */
   rooms(): IterableIterator<string>;
 }
@@ -157,6 +162,18 @@ export interface Adapter {
   fetch(selector: Selector, options: AdapterCallOptions): Promise<SocketInfo[]>;
   /** Closes the sockets the selector matches on every process; how many. */
   disconnect(selector: Selector, code: number, options: AdapterCallOptions): Promise<number>;
+  /** Puts the sockets the selector matches on every process in `rooms` (socket.io's addSockets). */
+  addRooms(
+    selector: Selector,
+    rooms: readonly string[],
+    options: AdapterCallOptions,
+  ): Promise<number>;
+  /** Takes the sockets the selector matches on every process out of `rooms` (delSockets). */
+  removeRooms(
+    selector: Selector,
+    rooms: readonly string[],
+    options: AdapterCallOptions,
+  ): Promise<number>;
   /** Stops: no more publications in or out. Idempotent. */
   close(): Promise<void>;
 }

@@ -138,6 +138,8 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       "count",
       "fetch",
       "disconnect",
+      "addRooms",
+      "removeRooms",
       "close",
     ] as const) {
       if (typeof (adapter as unknown as Record<string, unknown>)[m] !== "function") {
@@ -150,6 +152,8 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       count: (s) => this.localCount(s),
       fetch: (s) => this.localFetch(s),
       disconnect: (s, code) => this.localDisconnect(s, code),
+      addRooms: (s, rooms) => this.localAddRooms(s, rooms),
+      removeRooms: (s, rooms) => this.localRemoveRooms(s, rooms),
       rooms: () => this.roomMap.keys(),
     };
     adapter.bind(this.host);
@@ -423,6 +427,16 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       fetchOf: (s: Selector) =>
         this.query("fetch", () => this.adapter.fetch(s, { timeout: this.timeout })),
       disconnectOf: (s: Selector, code: number) => this.disconnectOf(s, code),
+      joinOf: (s: Selector, rooms: readonly (string | readonly string[])[]) =>
+        this.query("join", () =>
+          this.adapter.addRooms(s, this.namesOnly(rooms, "to().join"), { timeout: this.timeout }),
+        ),
+      leaveOf: (s: Selector, rooms: readonly (string | readonly string[])[]) =>
+        this.query("leave", () =>
+          this.adapter.removeRooms(s, this.namesOnly(rooms, "to().leave"), {
+            timeout: this.timeout,
+          }),
+        ),
       socketsOf: (s: Selector) => this.collect(s).map((m) => m.socket),
     };
   }
@@ -661,6 +675,22 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       }
     }
     return n;
+  }
+
+  private async localAddRooms(selector: Selector, rooms: readonly string[]): Promise<number> {
+    const joins = this.collect(selector).map((m) => this.join(m.socket, rooms));
+    let n = 0;
+    for (const r of await Promise.allSettled(joins)) {
+      if (r.status === "fulfilled") n++;
+      else this.log.warning(HUB, `to().join: ${(r.reason as Error).message}`);
+    }
+    return n;
+  }
+
+  private localRemoveRooms(selector: Selector, rooms: readonly string[]): number {
+    const members = this.collect(selector);
+    for (const m of members) this.leave(m.socket, rooms);
+    return members.length;
   }
 
   /** @internal For tests: how many entries the hub's maps hold (all zero once every socket closed). */

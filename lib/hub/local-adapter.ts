@@ -58,6 +58,14 @@ export class LocalAdapter implements Adapter {
     return Promise.resolve(this.local.disconnect(selector, code));
   }
 
+  addRooms(selector: Selector, rooms: readonly string[]): Promise<number> {
+    return this.local.addRooms(selector, rooms);
+  }
+
+  removeRooms(selector: Selector, rooms: readonly string[]): Promise<number> {
+    return Promise.resolve(this.local.removeRooms(selector, rooms));
+  }
+
   close(): Promise<void> {
     return DONE;
   }

@@ -25,6 +25,8 @@ export interface TargetHost<Events extends EventMap> {
   countOf(selector: Selector): Promise<number>;
   fetchOf(selector: Selector): Promise<SocketInfo[]>;
   disconnectOf(selector: Selector, code: number): Promise<number>;
+  joinOf(selector: Selector, rooms: readonly (string | readonly string[])[]): Promise<number>;
+  leaveOf(selector: Selector, rooms: readonly (string | readonly string[])[]): Promise<number>;
   socketsOf(selector: Selector): Socket<unknown, unknown>[];
 }
 
@@ -83,6 +85,20 @@ export class Target<Events extends EventMap = EventMap> {
   /** Closes every matching socket with `code` (default 1000), on every process; how many. */
   disconnect(code = 1000): Promise<number> {
     return this.hub.disconnectOf(this.selector, code);
+  }
+
+  /**
+   * Puts every matching socket, on every process, in `rooms` (names or arrays of names);
+   * resolves to how many joined. A socket the join refuses (ERR_HUB_TOO_MANY_ROOMS, closed)
+   * is skipped and logged.
+   */
+  join(...rooms: (string | readonly string[])[]): Promise<number> {
+    return this.hub.joinOf(this.selector, rooms);
+  }
+
+  /** Takes every matching socket, on every process, out of `rooms`; resolves to how many. */
+  leave(...rooms: (string | readonly string[])[]): Promise<number> {
+    return this.hub.leaveOf(this.selector, rooms);
   }
 
   /** The matching sockets of this process. */
