@@ -626,18 +626,19 @@ describe("Hub adapter seam", () => {
     expect(calls.at(-1)).toBe("unsubscribe red");
   });
 
-  it("rejects a join whose subscription fails, and leaves the rooms it was joining", async () => {
+  it("rejects a join whose subscription fails, and leaves only the rooms it was joining", async () => {
     class Failing extends LocalAdapter {
-      override subscribe(_room: string): Promise<void> {
-        return Promise.reject(new Error("store away"));
+      override subscribe(room: string): Promise<void> {
+        return room === "red" ? Promise.reject(new Error("store away")) : Promise.resolve();
       }
     }
     const s = await start({ adapter: new Failing() });
-    const [, sa] = await open(s, "json");
-    await expect(s.hub.join(sa, "red")).rejects.toMatchObject({
+    const [, sa] = await open(s, "json", "blue");
+    await expect(s.hub.join(sa, "blue", "red", "green")).rejects.toMatchObject({
       code: "ERR_HUB_ADAPTER",
       message: "hub.join: the adapter could not subscribe: store away",
     });
-    expect(s.hub.rooms(sa)).toEqual([sa.id]);
+    expect(s.hub.rooms(sa)).toEqual([sa.id, "blue"]);
+    expect(s.hub.internals.rooms).toBe(1);
   });
 });

@@ -187,6 +187,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       );
     }
     const waits: Promise<void>[] = [];
+    const added: string[] = [];
     for (const name of names) {
       if (name === member.id) continue;
       let room = this.roomMap.get(name);
@@ -201,6 +202,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       if (!room.members.has(member)) {
         room.members.add(member);
         member.add(name);
+        added.push(name);
       }
       if (room.ready !== null) waits.push(room.ready);
     }
@@ -208,7 +210,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       try {
         await Promise.all(waits);
       } catch (err) {
-        this.leave(socket, names);
+        this.leave(socket, added); // the rooms it was in before stay
         throw new HubError(
           "ERR_HUB_ADAPTER",
           `hub.join: the adapter could not subscribe: ${(err as Error).message}`,
