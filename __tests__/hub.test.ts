@@ -12,7 +12,16 @@ import type { Codec } from "../lib/core/codec";
 import { textCodec } from "../lib/core/codec";
 import type { Socket } from "../lib/core/socket";
 import { Hub, HubError, LocalAdapter, MAX_EVENT_NAME, type HubOptions } from "../lib/hub/index";
-import type { Adapter, DeliveryResult } from "../lib/hub/index";
+import type {
+  Adapter,
+  AdapterCallOptions,
+  AdapterHost,
+  DeliveryResult,
+  Publication,
+  Recovery,
+  Selector,
+  SocketInfo,
+} from "../lib/hub/index";
 import { sockets } from "../lib/sockets";
 import { attach } from "../lib/websocket/upgrade";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
@@ -596,6 +605,132 @@ describe("Hub errors", () => {
     const shared = new LocalAdapter();
     new Hub({ adapter: shared, skipLogging: true });
     expect(() => new Hub({ adapter: shared })).toThrow(/already serves a Hub/);
+  });
+});
+
+/**
+ * Two hubs as two processes: an adapter pair over an in-memory bus, as a Redis adapter would
+ * link them (every publication delivered by each hub's host; registry queries summed). A peer
+ * marked `silent` never answers, as a process that died would.
+ */
+class Bus {
+  readonly hosts: { host: AdapterHost; silent: boolean }[] = [];
+}
+
+class BusAdapter implements Adapter {
+  private me: { host: AdapterHost; silent: boolean } | null = null;
+  constructor(
+    private readonly bus: Bus,
+    private readonly silent = false,
+  ) {}
+  bind(host: AdapterHost): void {
+    this.me = { host, silent: this.silent };
+    this.bus.hosts.push(this.me);
+  }
+  async publish(p: Publication): Promise<DeliveryResult> {
+    let mine: DeliveryResult | null = null;
+    for (const h of this.bus.hosts) {
+      // What crosses a process is plain data: prove it by sending a JSON copy to the others.
+      const r =
+        h === this.me
+          ? h.host.deliver(p, null)
+          : h.host.deliver(JSON.parse(JSON.stringify(p)) as Publication, null);
+      if (h === this.me) mine = r;
+    }
+    return mine!;
+  }
+  subscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+  unsubscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+  recover(): Promise<Recovery> {
+    return Promise.resolve({ recovered: false, position: null });
+  }
+  private async all<T>(ask: (h: AdapterHost) => T | Promise<T>, timeout: number): Promise<T[]> {
+    return Promise.all(
+      this.bus.hosts.map((h) =>
+        h.silent
+          ? new Promise<T>((_, reject) =>
+              setTimeout(
+                () =>
+                  reject(
+                    new HubError(
+                      "ERR_HUB_TIMEOUT",
+                      `a process did not answer within ${timeout} ms`,
+                    ),
+                  ),
+                timeout,
+              ),
+            )
+          : Promise.resolve(ask(h.host)),
+      ),
+    );
+  }
+  async count(s: Selector, o: AdapterCallOptions): Promise<number> {
+    return (await this.all((h) => h.count(s), o.timeout)).reduce((a, b) => a + b, 0);
+  }
+  async fetch(s: Selector, o: AdapterCallOptions): Promise<SocketInfo[]> {
+    return (await this.all((h) => h.fetch(s), o.timeout)).flat();
+  }
+  async disconnect(s: Selector, code: number, o: AdapterCallOptions): Promise<number> {
+    return (await this.all((h) => h.disconnect(s, code), o.timeout)).reduce((a, b) => a + b, 0);
+  }
+  async addRooms(s: Selector, rooms: readonly string[], o: AdapterCallOptions): Promise<number> {
+    return (await this.all((h) => h.addRooms(s, rooms), o.timeout)).reduce((a, b) => a + b, 0);
+  }
+  async removeRooms(s: Selector, rooms: readonly string[], o: AdapterCallOptions): Promise<number> {
+    return (await this.all((h) => h.removeRooms(s, rooms), o.timeout)).reduce((a, b) => a + b, 0);
+  }
+  close(): Promise<void> {
+    this.bus.hosts.splice(this.bus.hosts.indexOf(this.me!), 1);
+    return Promise.resolve();
+  }
+}
+
+describe("Hub across processes (two hubs linked by an adapter)", () => {
+  it("delivers to, excludes, counts, fetches, joins and disconnects sockets of both", async () => {
+    const bus = new Bus();
+    const one = await start({ adapter: new BusAdapter(bus) });
+    const two = await start({ adapter: new BusAdapter(bus) });
+    const [a, sa] = await open(one, "json", "red");
+    const [b, sb] = await open(two, "messages", "red");
+    const [c] = await open(two, "bytes", "blue");
+    sb.data.name = "bea";
+    // except(socket) works across: one's own member is skipped, two's member gets it.
+    expect(await one.hub.to("red").except(sa).emit("said", { text: "hi" })).toEqual({
+      delivered: 0,
+      closed: 0,
+      dropped: 0,
+      failed: 0,
+    });
+    await one.hub.to(sb.id).emit("direct", 1); // a socket id of the other process
+    await two.hub.emit("all", 2);
+    await Promise.all([a.until(1), b.until(3), c.until(1)]);
+    expect(a.texts).toEqual([frame("all", 2)]);
+    expect(b.texts).toEqual([frame("said", { text: "hi" }), frame("direct", 1), frame("all", 2)]);
+    expect(c.got).toEqual([{ data: frame("all", 2), binary: true }]);
+    expect(await one.hub.count("red")).toBe(2);
+    expect(await one.hub.count()).toBe(3);
+    expect(one.hub.size).toBe(1);
+    expect((await one.hub.fetch("red")).map((x) => x.data)).toEqual([{}, { name: "bea" }]);
+    expect(await one.hub.to("red").join("both")).toBe(2);
+    expect(await two.hub.count("both")).toBe(2);
+    expect(await one.hub.disconnect(sb.id, 4003)).toBe(1);
+    expect(await b.closed).toBe(4003);
+  });
+
+  it("rejects a registry query with ERR_HUB_TIMEOUT when a process does not answer in time", async () => {
+    const bus = new Bus();
+    const one = await start({ adapter: new BusAdapter(bus), timeout: 50 });
+    new Hub({ adapter: new BusAdapter(bus, true), skipLogging: true });
+    const started = Date.now();
+    await expect(one.hub.count()).rejects.toMatchObject({
+      code: "ERR_HUB_TIMEOUT",
+      message: "a process did not answer within 50 ms",
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 
