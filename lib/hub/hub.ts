@@ -394,7 +394,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     return out;
   }
 
-  /** Room names from names, sockets and arrays of both (to, except). */
+  /** @internal Room names from names, sockets and arrays of both (to, except). */
   roomNames(refs: readonly RoomRef[], where: string): string[] {
     const out: string[] = [];
     const one = (r: unknown): void => {
