@@ -162,6 +162,7 @@ describe("broadcast", () => {
       error: new Channel<Error>(),
       id: "sse-1",
       transport: "sse",
+      data: {},
     };
     expect(broadcast([conns[0]!, conns[1]!, fake], "hi")).toEqual({
       delivered: 2,

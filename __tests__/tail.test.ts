@@ -443,6 +443,7 @@ describe("watchFile()", () => {
       error: new Channel<Error>(1),
       id: "stalled",
       transport: "messages",
+      data: {},
     };
     const watching = watchFile(file, socket, {
       lines: 0,

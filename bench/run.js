@@ -6,7 +6,7 @@
 // bench/results/latest.json and bench/results/latest.md.
 //
 // Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,acks,
-// fanout,handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
+// fanout,handshake,sections,rooms, --out=<path prefix> (default bench/results/latest for full runs, none
 // for --quick), --profile[=dir] (servers run with --cpu-prof, profiles written to dir, default
 // $TMPDIR/express-sockets-profiles).
 // --render=<report.json> rebuilds the Markdown of a recorded run.
@@ -407,7 +407,7 @@ async function alternate(title, contenders, round, rounds = P.rounds) {
   return results;
 }
 
-async function runSection(name) {
+async function runSection(name, timeoutMs = P.sectionTimeoutMs) {
   const file = path.join(__dirname, `${name}.js`);
   if (!fs.existsSync(file)) return { skipped: `bench/${name}.js is not there` };
   const child = fork(
@@ -424,7 +424,7 @@ async function runSection(name) {
         child.on("message", (m) => m.type === "rows" && resolve(m));
         child.on("exit", (code) => reject(new Error(`exited with ${code} before sending rows`)));
       }),
-      P.sectionTimeoutMs,
+      timeoutMs,
     );
     return msg.error ? { error: msg.error } : { rows: msg.rows };
   } catch (err) {
@@ -782,7 +782,7 @@ function markdown(report) {
   for (const [name, sec] of Object.entries(report.sections || {})) {
     out.push(
       "",
-      `## ${name === "channels" ? "Channel micro-benchmark" : name === "tail" ? "File following (tail)" : name === "deflate" ? "Compressed broadcast (permessage-deflate)" : name} (bench/${name}.js)`,
+      `## ${{ channels: "Channel micro-benchmark", tail: "File following (tail)", deflate: "Compressed broadcast (permessage-deflate)", rooms: "Room broadcast (Hub)" }[name] ?? name} (bench/${name}.js)`,
       "",
     );
     out.push(sec.rows ? rowsTable(sec.rows) : `Not run: ${sec.skipped || sec.error}`);
@@ -895,7 +895,9 @@ async function main() {
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   }
   const only = args.only ? new Set(args.only.split(",")) : null;
-  const wanted = new Set((args.scenarios || "echo,acks,fanout,handshake,sections").split(","));
+  const wanted = new Set(
+    (args.scenarios || "echo,acks,fanout,handshake,sections,rooms").split(","),
+  );
   const contenders = [];
   const skipped = [];
   // --compare=<dir>[,<dir>...]: the express-sockets contenders again, from other builds
@@ -1020,6 +1022,13 @@ async function main() {
       log(`  section ${name}`);
       sections[name] = await runSection(name);
     }
+  }
+  // Room broadcast (bench/rooms.js): Hub vs a raw ws Map<room, Set<ws>> loop vs socket.io
+  // rooms; its own processes, like a section. `--scenarios=rooms` runs it alone.
+  if (wanted.has("rooms")) {
+    log("  rooms");
+    // 15 fresh processes with 5,000 connections each: longer than the other sections.
+    sections.rooms = await runSection("rooms", quick ? 120000 : 900000);
   }
 
   const report = {

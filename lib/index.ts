@@ -17,7 +17,14 @@ export type {
 } from "./channels/index";
 // core/
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./core/index";
-export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./core/index";
+export type {
+  Socket,
+  SocketLocals,
+  CloseInfo,
+  DisconnectRequest,
+  Transport,
+  SocketData,
+} from "./core/index";
 export type {
   MessageIssue,
   Codec,
@@ -60,5 +67,27 @@ export type {
   Reply,
   RequestOptions,
 } from "./events/index";
+// hub/
+export { Hub, Target, HubError, LocalAdapter, MAX_EVENT_NAME } from "./hub/index";
+export type {
+  HubOptions,
+  JoinResult,
+  RoomJoin,
+  RoomRef,
+  EventMap,
+  HubErrorCode,
+  Adapter,
+  AdapterHost,
+  AdapterCallOptions,
+  Selector,
+  Publication,
+  HubMessage,
+  EmitMessage,
+  SendMessage,
+  Position,
+  Recovery,
+  DeliveryResult,
+  SocketInfo,
+} from "./hub/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

@@ -7,7 +7,7 @@
 // Commands: echo-start / snapshot / echo-stop (throughput), acks-start / snapshot / acks-stop
 // (server requests answered by acks), acks-in-start / snapshot / acks-in-stop (client requests
 // answered by the server's acks), connect / broadcast / close-all (fan-out and idle
-// memory), handshake (connection rate).
+// memory), room-broadcast (bench/rooms.js), handshake (connection rate).
 "use strict";
 
 const { setImmediate: nextTurn } = require("node:timers/promises");
@@ -207,14 +207,20 @@ function onBroadcast(data) {
   if (fan.count === fan.expect && fan.done) fan.done();
 }
 
-async function connect({ port, route, conns: n, size, origin, timeoutMs, concurrency }) {
+async function connect({ port, route, conns: n, size, origin, timeoutMs, concurrency, rooms }) {
   fan.size = size;
   const url = adapter.url(port, route);
   const started = now();
+  // With `rooms`, connection i asks for room i % rooms (`?room=`): see bench/rooms.js.
   conns = await openMany(
     n,
     concurrency,
-    () => adapter.open(url, { origin, timeoutMs, onMessage: onBroadcast }),
+    (i) =>
+      adapter.open(rooms ? `${url}?room=${i % rooms}` : url, {
+        origin,
+        timeoutMs,
+        onMessage: onBroadcast,
+      }),
     timeoutMs * 10,
   );
   return { opened: conns.length, ms: now() - started };
@@ -232,6 +238,34 @@ async function broadcast({ times, timeoutMs, budgetMs }) {
     samples.push(now() - t0);
     if (fan.bad) throw new Error(`broadcast ${seq}: ${fan.bad} messages of the wrong size`);
     await nextTurn();
+  }
+  return { samples };
+}
+
+/**
+ * Room broadcasts (bench/rooms.js), one at a time: connection 0 sends `<mode>:<room>:<seq>`
+ * and the server sends one message to room `seq % rooms` (mode "one") or to every room but that
+ * one ("but"); the sample is the time until the last member has it.
+ */
+async function roomBroadcast({ mode, rooms, times, first = 1, timeoutMs, budgetMs }) {
+  const samples = [];
+  const stopAt = now() + budgetMs;
+  const perRoom = new Array(rooms).fill(0);
+  for (let i = 0; i < conns.length; i++) perRoom[i % rooms]++;
+  for (let seq = first; seq < first + times && now() < stopAt; seq++) {
+    const room = seq % rooms;
+    const expect = mode === "one" ? perRoom[room] : conns.length - perRoom[room];
+    Object.assign(fan, { count: 0, bad: 0, expect });
+    const all = new Promise((r) => (fan.done = r));
+    const t0 = now();
+    conns[0].trigger(`${mode}:${room}:${seq}`);
+    await withTimeout(all, timeoutMs, `room broadcast ${seq} (${fan.count} of ${fan.expect})`);
+    samples.push(now() - t0);
+    if (fan.bad) throw new Error(`room broadcast ${seq}: ${fan.bad} messages of the wrong size`);
+    // A second copy to one member would arrive right behind the first: count it as an error.
+    await nextTurn();
+    if (fan.count > expect)
+      throw new Error(`room broadcast ${seq}: ${fan.count} copies for ${expect} members`);
   }
   return { samples };
 }
@@ -285,6 +319,7 @@ const commands = {
   snapshot: async () => ({ received: echo.received, t: now(), cpuMicros: cpuMicros() }),
   connect,
   broadcast,
+  "room-broadcast": roomBroadcast,
   "close-all": closeConnections,
   handshake,
 };

@@ -28,9 +28,10 @@ function collectGarbage() {
 
 /**
  * Listens on 127.0.0.1 port 0, prints `{"port":N}` on stdout and serves IPC requests.
- * `connections()` returns how many WebSocket connections the contender holds open.
+ * `connections()` returns how many WebSocket connections the contender holds open; `commands`
+ * adds requests of the server's own (name to a function of the request's args).
  */
-function serve(server, { connections }) {
+function serve(server, { connections, commands = {} }) {
   server.listen(0, "127.0.0.1", () => {
     const { port } = server.address();
     process.stdout.write(`${JSON.stringify({ port })}\n`);
@@ -64,7 +65,15 @@ function serve(server, { connections }) {
         process.exit(0);
         break;
       default:
-        reply({ error: `unknown command ${msg.cmd}` });
+        // A server's own commands (bench/servers/rooms.js: "unjoin").
+        if (Object.hasOwn(commands, msg.cmd)) {
+          Promise.resolve()
+            .then(() => commands[msg.cmd](msg.args || {}))
+            .then(
+              (body) => reply(body || {}),
+              (err) => reply({ error: String(err && err.message) }),
+            );
+        } else reply({ error: `unknown command ${msg.cmd}` });
     }
   });
 }

@@ -1,7 +1,17 @@
 // What every transport shares: the `Socket` shape, options, errors, logging, schemas and codecs.
 // It may import channels/ only; the transports (websocket/, sse/) and everything above build on it.
 
-export type { Socket, SocketLocals, CloseInfo, DisconnectRequest, Transport } from "./socket";
+export type {
+  Socket,
+  SocketLocals,
+  CloseInfo,
+  DisconnectRequest,
+  Transport,
+  SocketData,
+  CloseWatcher,
+  WatchableSocket,
+} from "./socket";
+export { WATCH_CLOSE, UNWATCH_CLOSE, isWatchable } from "./socket";
 export { InvalidMessageError, TimeoutError, ProtocolError } from "./errors";
 export type { MessageIssue } from "./errors";
 export { jsonCodec, textCodec, bytesCodec, framesCodec } from "./codec";

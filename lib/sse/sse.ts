@@ -26,7 +26,15 @@ import { Channel } from "../channels/channel";
 import { SocketsError } from "../core/errors";
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
 import { checkCount, checkKeys, checkTime, keysOf } from "../core/options";
-import type { CloseInfo, DisconnectRequest, Socket } from "../core/socket";
+import {
+  UNWATCH_CLOSE,
+  WATCH_CLOSE,
+  type CloseInfo,
+  type CloseWatcher,
+  type DisconnectRequest,
+  type Socket,
+  type WatchableSocket,
+} from "../core/socket";
 import { registryOf, type ConnectionTracker, type TrackedConnection } from "../core/registry";
 
 /** Bytes (plus 256 per event) one stream writes before the pump yields to the event loop. */
@@ -51,7 +59,7 @@ export interface SseOptions {
 }
 
 /** A connection bound by sockets.sse(): nothing is received; `lastEventId` is the client's. */
-export interface SseSocket extends Socket<never, unknown> {
+export interface SseSocket extends Socket<never, unknown>, WatchableSocket {
   /** The `Last-Event-ID` header the client reconnected with, if any. */
   readonly lastEventId: string | undefined;
 }
@@ -181,7 +189,7 @@ const connections = new WeakMap<Socket<unknown, unknown>, SseConnection>();
  * `res.locals.socket` of an SSE route: the channels, and what the server's registry needs to
  * close it (so `attach()`'s `close()`, `size` and iteration include SSE streams).
  */
-class SseBoundSocket implements SseSocket, TrackedConnection {
+class SseBoundSocket implements SseSocket, TrackedConnection, WatchableSocket {
   readonly transport = "sse" as const;
   readonly #conn: SseConnection;
 
@@ -211,6 +219,19 @@ class SseBoundSocket implements SseSocket, TrackedConnection {
   /** @internal See `TrackedConnection.trackBy`. */
   trackBy(tracker: ConnectionTracker): boolean {
     return this.#conn.trackBy(tracker);
+  }
+
+  /** The app's own values for this stream (see `Socket.data`). */
+  readonly data: Record<string, unknown> = {};
+
+  /** @internal See WATCH_CLOSE. */
+  [WATCH_CLOSE](watcher: CloseWatcher): boolean {
+    return this.#conn.watch(watcher);
+  }
+
+  /** @internal See WATCH_CLOSE. */
+  [UNWATCH_CLOSE](watcher: CloseWatcher): void {
+    this.#conn.unwatch(watcher);
   }
 }
 
@@ -250,6 +271,8 @@ class SseConnection {
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
   private startOpen: (() => void) | null = null;
+  /** Told synchronously when the stream ends (hubs the socket is in). */
+  private watchers: CloseWatcher[] | null = null;
   private readonly opened = new Promise<void>((resolve) => {
     this.startOpen = resolve;
   });
@@ -290,6 +313,20 @@ class SseConnection {
       if (!r.done) this.requestClose(r.value);
     }, noop);
     void this.pump();
+  }
+
+  /** @internal Registers a close watcher (false once closed). */
+  watch(watcher: CloseWatcher): boolean {
+    if (this.closed) return false;
+    if (this.watchers === null) this.watchers = [watcher];
+    else if (!this.watchers.includes(watcher)) this.watchers.push(watcher);
+    return true;
+  }
+
+  /** @internal */
+  unwatch(watcher: CloseWatcher): void {
+    const i = this.watchers === null ? -1 : this.watchers.indexOf(watcher);
+    if (i >= 0) this.watchers!.splice(i, 1);
   }
 
   /** After the handlers after us have started: open now unless one of them holds the stream. */
@@ -482,6 +519,17 @@ class SseConnection {
     this.tracker = null;
     tracker?.untrack(this.socket as SseBoundSocket);
     this.resolveEnded?.();
+    const watchers = this.watchers;
+    this.watchers = null;
+    if (watchers !== null) {
+      for (const w of watchers) {
+        try {
+          w.socketClosed(this.socket);
+        } catch (err) {
+          this.o.log.error(this.remote, `close watcher failed: ${(err as Error).message}`);
+        }
+      }
+    }
     this.o.log.debug(this.remote, `SSE stream closed (${info.code})`);
   }
 }

@@ -56,6 +56,7 @@ function innerSocket(outer: SseSocket, index: number): InnerSocket {
     error: new Channel<Error>(1),
     id: `${outer.id}#${index}`,
     transport: "json" as const,
+    data: {},
   });
   return { socket, sender, done };
 }

@@ -43,7 +43,14 @@ const TEXT: FrameOptions = { fin: true, rsv1: false, opcode: 0x01, mask: false, 
 const BINARY: FrameOptions = { fin: true, rsv1: false, opcode: 0x02, mask: false, readOnly: false };
 
 function frameFor<Out>(codec: Codec<unknown, Out>, message: Out): Frame {
-  const encoded = codec.encode(message);
+  return frameOf(codec.encode(message));
+}
+
+/**
+ * @internal One message framed once for many connections (`Connection.offerFrame`): a string
+ * as a text frame, a Buffer as a binary frame. Used by `broadcast` and by the Hub.
+ */
+export function frameOf(encoded: string | Buffer): Frame {
   const payload = typeof encoded === "string" ? Buffer.from(encoded, "utf8") : encoded;
   const parts = frameMessage(payload, typeof encoded === "string" ? TEXT : BINARY);
   // One buffer: every socket then gets a single plain write instead of a corked writev.

@@ -69,7 +69,17 @@ import {
 import type { ResolvedOptions } from "../core/options";
 import { Queue } from "../channels/queue";
 import { WaitList } from "../channels/waitlist";
-import type { CloseInfo, DisconnectRequest, Socket, Transport } from "../core/socket";
+import {
+  UNWATCH_CLOSE,
+  WATCH_CLOSE,
+  type CloseInfo,
+  type CloseWatcher,
+  type DisconnectRequest,
+  type Socket,
+  type SocketData,
+  type Transport,
+  type WatchableSocket,
+} from "../core/socket";
 import type { ConnectionTracker } from "../core/registry";
 
 /** What a connection needs from the resolved factory options. */
@@ -671,6 +681,10 @@ class Rare {
   /** How the connection ended, once it has. */
   info: CloseInfo | null = null;
   uuid: string | null = null;
+  /** `socket.data`, made on first use. */
+  data: SocketData | null = null;
+  /** Told synchronously on close (hubs the connection is in): one, or an array of several. */
+  watchers: CloseWatcher | CloseWatcher[] | null = null;
   closedPromise: Promise<CloseInfo> | null = null;
   resolveClosed: ((info: CloseInfo) => void) | null = null;
   /** Requested close, applied once the outbox is flushed. */
@@ -710,7 +724,7 @@ const RAW = 8;
 const NOTHING_RARE = Object.freeze(new Rare());
 
 /** A `ws` WebSocket bound to the five channels of `Socket`. Create it with `bind()`. */
-export class Connection<In, Out> implements Socket<In, Out> {
+export class Connection<In, Out> implements Socket<In, Out>, WatchableSocket {
   /** @internal */ state = OPEN;
   /**
    * @internal When the client was last heard: the time of its last message, or a lower bound on
@@ -877,6 +891,37 @@ export class Connection<In, Out> implements Socket<In, Out> {
     return this.ws.protocol;
   }
 
+  /** The app's own values for this connection: a plain object, made on first use. */
+  get data(): SocketData {
+    return (this.rare.data ??= {});
+  }
+
+  /** @internal See WATCH_CLOSE: false (and nothing kept) once the connection is closed. */
+  [WATCH_CLOSE](watcher: CloseWatcher): boolean {
+    if (this.state === CLOSED) return false;
+    const rare = this.rare;
+    const w = rare.watchers;
+    if (w === null) rare.watchers = watcher;
+    else if (!Array.isArray(w)) {
+      if (w !== watcher) rare.watchers = [w, watcher];
+    } else if (!w.includes(watcher)) w.push(watcher);
+    return true;
+  }
+
+  /** @internal */
+  [UNWATCH_CLOSE](watcher: CloseWatcher): void {
+    const rare = this.rare_;
+    const w = rare === null ? null : rare.watchers;
+    if (w === null) return;
+    if (!Array.isArray(w)) {
+      if (w === watcher) rare!.watchers = null;
+      return;
+    }
+    const i = w.indexOf(watcher);
+    if (i >= 0) w.splice(i, 1);
+    if (w.length === 1) rare!.watchers = w[0]!;
+  }
+
   /** Resolves with the close code and reason once the connection is closed. */
   get closed(): Promise<CloseInfo> {
     const rare = this.rare;
@@ -1010,6 +1055,17 @@ export class Connection<In, Out> implements Socket<In, Out> {
     if (tracker !== null) {
       this.tracker = null;
       tracker.untrack(this as Connection<unknown, unknown>);
+    }
+    const watchers = rare.watchers;
+    if (watchers !== null) {
+      rare.watchers = null;
+      for (const w of Array.isArray(watchers) ? watchers : [watchers]) {
+        try {
+          w.socketClosed(this as Connection<unknown, unknown>);
+        } catch (err) {
+          this.options.log.error(this.remote, `close watcher failed: ${describeError(err)}`);
+        }
+      }
     }
     this.logSuppressed();
     if (this.options.log.enabled("info")) {
