@@ -88,6 +88,8 @@ export type {
   Recovery,
   DeliveryResult,
   SocketInfo,
+  KeptMessage,
+  HistoryOptions,
 } from "./hub/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

@@ -102,11 +102,28 @@ export interface SocketInfo {
   readonly data: SocketData;
 }
 
+/**
+ * What a room's history keeps per message (section 6): the publication as it was sent (its
+ * `except` names included, so a replay skips whom the live message skipped) and the position it
+ * got in every targeted room that keeps history (a message to two rooms has a position in each:
+ * a client in both drops the second copy by either one).
+ */
+export interface KeptMessage {
+  readonly publication: Publication;
+  readonly positions: ReadonlyMap<string, Position>;
+}
+
+/** How much history each room keeps: at most `size` messages, none older than `ttl` ms. */
+export interface HistoryOptions {
+  readonly size: number;
+  readonly ttl: number;
+}
+
 /** What `recover` found: every missed message in order, or nothing at all. */
 export type Recovery =
   | {
       readonly recovered: true;
-      readonly messages: readonly { readonly message: HubMessage; readonly position: Position }[];
+      readonly messages: readonly KeptMessage[];
       readonly position: Position;
     }
   | { readonly recovered: false; readonly position: Position | null };
@@ -136,6 +153,12 @@ export interface AdapterHost {
   removeRooms(selector: Selector, rooms: readonly string[]): number;
   /** Named rooms with members in this process (to resubscribe or check for gaps). */
   rooms(): IterableIterator<string>;
+  /**
+   * The hub's history setting (section 6), null without history: with it, `publish` assigns
+   * every targeted named room (not a socket's own id room, not "every socket") its next
+   * position and keeps the message, in one atomic step, before delivering with the positions.
+   */
+  readonly history: HistoryOptions | null;
 }
 
 /**

@@ -155,6 +155,7 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       addRooms: (s, rooms) => this.localAddRooms(s, rooms),
       removeRooms: (s, rooms) => this.localRemoveRooms(s, rooms),
       rooms: () => this.roomMap.keys(),
+      history: null, // section 6 (issue #15) sets it from HubOptions.history
     };
     adapter.bind(this.host);
     this.target = new Target<Events>(this.targetHost(), null, []);

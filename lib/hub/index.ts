@@ -22,4 +22,6 @@ export type {
   Recovery,
   DeliveryResult,
   SocketInfo,
+  KeptMessage,
+  HistoryOptions,
 } from "./adapter";
