@@ -1,7 +1,8 @@
 // The package as npm publishes it: `npm pack` of the built tree, installed into fresh projects the
 // way a user installs it (an ESM project on Express 5, a CommonJS one on Express 4), type-checked
-// with `skipLibCheck: false` (no @types/ws needed, express types from the user's own
-// @types/express), run against a real client, and with a single copy of express.
+// with `skipLibCheck: false` (ws's types come with the package as its @types/ws dependency,
+// express types from the user's own @types/express), run against a real client, and with a
+// single copy of express.
 
 import { execFile } from "node:child_process";
 import fs from "node:fs";
@@ -61,7 +62,7 @@ import { z } from "zod";
 import { attach, sockets } from "express-sockets";
 import pkg from "express-sockets";
 if (pkg.sockets !== sockets) throw new Error("the default import is not the module");
-// No @types/ws in this project: the client is typed here; the package's types must not need ws.
+// The project names no @types/ws: the package brings it (its declarations use ws's types).
 type Client = { on(e: string, f: (d: unknown) => void): void; send(s: string): void };
 const req = createRequire(import.meta.url);
 const { WebSocket } = req("ws") as { WebSocket: new (u: string) => Client };`),
@@ -167,6 +168,11 @@ describe("the packed tarball", () => {
     expect(files.filter((f) => !f.startsWith("dist/")).sort()).toEqual([
       "LICENSE",
       "README.md",
+      "assets/viewer/favicon.svg",
+      "assets/viewer/index.html",
+      "assets/viewer/viewer.css",
+      "assets/viewer/viewer.js",
+      "bin/express-sockets.js",
       "package.json",
     ]);
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
@@ -193,15 +199,15 @@ describe("the packed tarball", () => {
       peerDependencies: Record<string, string>;
       peerDependenciesMeta: Record<string, { optional?: boolean }>;
     };
-    expect(Object.keys(pkg.dependencies)).toEqual(["ws"]);
+    expect(Object.keys(pkg.dependencies)).toEqual(["@types/ws", "ws"]);
     expect(pkg.peerDependencies.express).toBe("^4.17.0 || ^5.0.0");
     expect(pkg.peerDependencies["@types/express"]).toBe("^4.17.0 || ^5.0.0");
     expect(pkg.peerDependenciesMeta["@types/express"]?.optional).toBe(true);
   });
 
-  it("type-checks (skipLibCheck false, no @types/ws) and runs in an ESM project on Express 5, default import included", async () => {
+  it("type-checks (skipLibCheck false, @types/ws brought by the package) and runs in an ESM project on Express 5, default import included", async () => {
     const p = await projects.esm;
-    expect(fs.existsSync(path.join(p, "node_modules", "@types", "ws"))).toBe(false);
+    expect(fs.existsSync(path.join(p, "node_modules", "@types", "ws"))).toBe(true);
     const checked = await run(process.execPath, [TSC, "-p", p], p);
     expect(checked.out).toBe("");
     const ran = await run(process.execPath, [path.join(p, "out", "main.js")], p, 20_000);

@@ -28,8 +28,8 @@ describe("sockets.tail({ root }): a followed name swapped for a symlink out of r
     await fsp.writeFile(path.join(base, "secret.txt"), "SECRET one\n");
     await fsp.writeFile(path.join(base, "outside", "nested.log"), "SECRET nested\n");
     app = await startApp((a, logger) => {
-      const o = { logger, logLevel: "debug" as const, pollInterval: 50 };
-      const logs = tail({ root }, o);
+      const o = { logger, logLevel: "debug" as const };
+      const logs = tail({ root }, { ...o, pollInterval: 50 });
       a.get("/sse/*file", sse(o), logs);
       a.get("/ws/*file", logs, messages(o), logs);
     });

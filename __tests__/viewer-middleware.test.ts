@@ -175,7 +175,7 @@ describe("the stream", () => {
     const two = path.join(dir, "two.log");
     const c = await SseClient.connect(`${origin}/pair/events`);
     expect(c.status).toBe(200);
-    expect(c.headers["content-type"]).toBe("text/event-stream");
+    expect(c.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
     await c.until(() => c.events.length >= 2);
     const texts = (): string[] =>
       c.events.map((e) => {
