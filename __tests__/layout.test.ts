@@ -20,6 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   hub: ["channels", "core", "websocket", "sse"],
   viewer: ["channels", "core", "sse", "tail"],
   redis: ["channels", "core", "hub"],
+  static: ["core"],
 };
 const TOP = ".";
 

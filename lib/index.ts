@@ -46,5 +46,8 @@ export {
   liveFollowers,
 } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// static/
+export { CLIENT_PATH } from "./static/index";
+export type { ClientOptions, ClientMiddleware } from "./static/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

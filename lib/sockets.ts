@@ -1,9 +1,10 @@
 // The `sockets` namespace: every middleware factory under one name, as in Martini
 // (`sockets.json(Msg)`), whether it binds a WebSocket, binds Server-Sent Events, or streams a file
-// to whichever of them ran before it.
+// to whichever of them ran before it; and `sockets.client()`, serving the browser client to pages.
 
 import { bytes, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
+import { client } from "./static/client";
 
-export const sockets = Object.freeze({ json, messages, bytes, sse, tail });
+export const sockets = Object.freeze({ json, messages, bytes, sse, tail, client });
