@@ -7,13 +7,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { attach, sockets, type Attachment } from "../lib/index";
-import { connect, type JsonClient } from "../client/index";
+import type { JsonClient } from "../client/index";
 import { startFaultProxy, type FaultProxy } from "./helpers/fault-proxy";
 import { startProtocolServer, type ProtocolServer } from "./helpers/protocol-server";
-import { node, reach, record, sleep, until } from "./helpers/client-utils";
+import { closeAll, connect, node, reach, record, sleep, until } from "./helpers/client-utils";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 
 failOnUnhandledRejections();
+afterEach(closeAll);
 
 describe("through a faulty link", () => {
   let server: ProtocolServer;
@@ -55,7 +56,7 @@ describe("through a faulty link", () => {
 
   it("keeps a slow link (150 ms each way) open: requests answered, no false heartbeat alarm", async () => {
     proxy.delay(150);
-    const client = connect(url, { ...node, heartbeat: HEARTBEAT, heartbeatTimeout: TIMEOUT });
+    const client = connect(url, { ...node, heartbeat: HEARTBEAT, heartbeatTimeout: 1000 });
     const log = record(client);
     try {
       const conn = await server.next();
@@ -67,7 +68,7 @@ describe("through a faulty link", () => {
       const started = Date.now();
       expect(await client.request("double", 21)).toBe(42);
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-      await sleep(2 * (HEARTBEAT + TIMEOUT));
+      await sleep(4 * HEARTBEAT);
       expect(client.status).toBe("open");
       expect(server.conns).toHaveLength(1);
       expect(log.errors).toEqual([]);

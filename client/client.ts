@@ -73,8 +73,9 @@ function call<T>(fn: (v: T) => void, v: T): void {
 
 function num(name: string, value: number | undefined, def: number): number {
   if (value === undefined) return def;
-  if (typeof value !== "number" || !(value >= 0)) {
-    throw new RangeError(`connect(): ${name} must be a number >= 0, got ${String(value)}`);
+  // setTimeout cannot wait longer than 2^31 - 1 ms (a longer wait fires at once).
+  if (typeof value !== "number" || !(value >= 0 && value <= 2147483647)) {
+    throw new RangeError(`${name} must be a number of ms from 0 to 2^31 - 1, got ${String(value)}`);
   }
   return value;
 }
@@ -239,7 +240,7 @@ export class Client {
       if (this.#status === "closed") return fail(new ClientError("ERR_CLOSED", "client closed"));
       if (signal?.aborted) return fail(signal.reason);
       const a = ++this.#ack;
-      const timeout = o.timeout ?? this.#requestTimeout;
+      const timeout = num("request timeout", o.timeout, this.#requestTimeout);
       const p: Pending = {
         ok,
         fail,
@@ -399,6 +400,9 @@ export class Client {
   }
 
   close(code = 1000, reason = ""): void {
+    if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
+      throw new RangeError(`close(): code must be 1000 or 3000-4999, got ${code}`);
+    }
     if (this.#status === "closed") return;
     const ws = this.#ws;
     this.#ws = null;

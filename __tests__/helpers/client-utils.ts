@@ -2,7 +2,23 @@
 // and collecting what it reports.
 
 import { WebSocket } from "ws";
-import type { BaseClient, ClientError, Status } from "../../client/index";
+import { connect as realConnect } from "../../client/index";
+import type { BaseClient, ClientError, ConnectOptions, Status } from "../../client/index";
+
+const live = new Set<BaseClient>();
+
+/** connect(), remembering the client so that closeAll() ends it even when a test fails. */
+export const connect = ((url: string | URL, options?: ConnectOptions & { json?: boolean }) => {
+  const client = realConnect(url, options as ConnectOptions & { json: true });
+  live.add(client);
+  return client;
+}) as typeof realConnect;
+
+/** Closes every client the test made (an afterEach): a failed test leaves no retry loop behind. */
+export function closeAll(): void {
+  for (const c of live) c.close();
+  live.clear();
+}
 
 /** Options every Node test client needs: ws's WebSocket, no sessionStorage, fast retries. */
 export const node = {
