@@ -30,8 +30,8 @@ export class Positions {
   #rooms = new Map<string, Position>();
   /** Rooms the server joined this connection to. */
   #joined = new Set<string>();
-  /** Joined rooms where a gap was seen: nothing more is taken from them until the resume. */
-  #gapped = new Set<string>();
+  /** A gap was seen on this connection: nothing more is taken until the resume. */
+  #gap = false;
   #saving: ReturnType<typeof setTimeout> | undefined;
   token: string | undefined;
   id: string | undefined;
@@ -58,7 +58,7 @@ export class Positions {
   /** A new connection: it has joined nothing yet. */
   reset(): void {
     this.#joined.clear();
-    this.#gapped.clear();
+    this.#gap = false;
   }
 
   session(id: unknown, token: unknown): void {
@@ -70,7 +70,6 @@ export class Positions {
   /** `$joined`: returns whether the room was recovered. */
   joined(room: string, epoch: unknown, seq: unknown, recovered: unknown): boolean {
     this.#joined.add(room);
-    this.#gapped.delete(room);
     const p = this.#rooms.get(room);
     const ok = recovered === true && p !== undefined && p.e === epoch;
     if (typeof epoch === "string" && typeof seq === "number") {
@@ -88,33 +87,46 @@ export class Positions {
 
   /**
    * Applies a room message's positions. Returns whether the app gets it: it advanced a joined
-   * room and no joined room has already delivered it; a message none of whose rooms this client
-   * joined (it came another way) is delivered. Sets `gap` when a joined room skipped a seq (or
-   * changed epoch): that room then takes nothing more until it is resumed.
+   * room and no joined room has already delivered it (a message none of whose rooms this client
+   * joined came another way: delivered). A gap (a joined room skipped a seq) advances nothing
+   * and delivers nothing, now or later on this connection: the client must resume, and the
+   * replay brings this message again, in its place. A joined room whose epoch differs is left
+   * out when another joined room of the message has the current epoch (an old message, replayed
+   * for that other room, from before this room lost its history); otherwise it is a gap too.
    */
   accept(at: At): { deliver: boolean; gap: boolean } {
+    if (this.#gap) return { deliver: false, gap: true };
+    const advance: [string, Position][] = [];
     let mine = false;
-    let advanced = false;
+    let current = false;
+    let otherEpoch = false;
+    let skip = false;
     let seen = false;
-    let gap = false;
     for (const room in at) {
       const p = this.#rooms.get(room);
       if (!this.#joined.has(room) || p === undefined) continue;
       mine = true;
-      if (this.#gapped.has(room)) continue;
       const pos = at[room];
-      const e = pos?.[0];
       const s = pos?.[1];
-      if (typeof s !== "number" || e !== p.e || s > p.s + 1) {
-        this.#gapped.add(room);
-        gap = true;
-      } else if (s === p.s + 1) {
-        this.#set(room, e, s, p.f);
-        advanced = true;
-      } else if (s > p.f) seen = true;
+      if (typeof s !== "number" || pos?.[0] !== p.e) {
+        otherEpoch = true;
+        continue;
+      }
+      current = true;
+      if (s > p.s + 1) {
+        skip = true;
+        break;
+      }
+      if (s === p.s + 1) advance.push([room, p]);
+      else if (s > p.f) seen = true;
     }
-    if (advanced) this.#save();
-    return { deliver: !mine || (advanced && !seen), gap };
+    if (skip || (otherEpoch && !current)) {
+      this.#gap = true;
+      return { deliver: false, gap: true };
+    }
+    for (const [room, p] of advance) this.#set(room, p.e, p.s + 1, p.f);
+    if (advance.length > 0) this.#save();
+    return { deliver: !mine || (advance.length > 0 && !seen), gap: false };
   }
 
   /** The `es_resume` value for the next connection (bounded), or undefined with nothing to resume. */
