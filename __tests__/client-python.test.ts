@@ -2,29 +2,10 @@
 // Express app through attach(). Proves the handshake, framing and close are plain RFC 6455 and
 // that refusals are real HTTP statuses another implementation understands.
 
-import { execFile } from "node:child_process";
 import express from "express";
 import { sockets } from "../lib/sockets";
 import { serve, type Served } from "./fixtures/upgrade-server";
-
-const PYTHON = "/usr/bin/python3";
-
-/** Runs an inline asyncio script with the server's URL as argv[1]; returns its JSON output. */
-function python(script: string, url: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    execFile(PYTHON, ["-c", script, url], { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err !== null) {
-        reject(new Error(`python failed: ${err.message}\n${stderr}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        reject(new Error(`python printed no JSON:\n${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
+import { python } from "./helpers/python";
 
 const ECHO = `
 import asyncio, json, sys

@@ -65,12 +65,12 @@ describe("the built package", () => {
     expect(fs.existsSync(path.join(root, "dist", "index.d.mts"))).toBe(true);
   });
 
-  it("exposes sockets.json, sockets.messages and sockets.bytes as factories", async () => {
+  it("exposes sockets.json, sockets.messages, sockets.bytes and sockets.events as factories", async () => {
     const out = await node([
       "-e",
       `const { sockets } = require("express-sockets");
-       console.log(JSON.stringify(["json", "messages", "bytes"].map((k) => typeof sockets[k])));`,
+       console.log(JSON.stringify(["json", "messages", "bytes", "events"].map((k) => typeof sockets[k])));`,
     ]);
-    expect(JSON.parse(out)).toEqual(["function", "function", "function"]);
+    expect(JSON.parse(out)).toEqual(["function", "function", "function", "function"]);
   });
 });

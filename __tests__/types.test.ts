@@ -106,3 +106,32 @@ describe("public types", () => {
     expect(sendFn?.text).toMatch(/not assignable to parameter of type 'JsonValue'/);
   }, 60_000);
 });
+
+describe("public types of sockets.events", () => {
+  const good = path.join(fixtures, "types", "events-types.ts");
+  const bad = path.join(fixtures, "type-errors", "events-types.ts");
+  let results: ReturnType<typeof typecheck>;
+
+  beforeAll(() => {
+    results = typecheck([good, bad]);
+    results.catch(() => {}); // reported by the tests below
+  });
+
+  it("compile: events(schemas).emits<Out>() types incoming events by name and outgoing ones, without casts", async () => {
+    const { diagnostics, output } = await results;
+    expect({ errors: diagnostics.get(good), output }).toEqual({ errors: [], output });
+    expect(fs.readFileSync(good, "utf8")).not.toMatch(/\bas (unknown|any|never)\b|<any>/);
+  }, 60_000);
+
+  it("fail: undeclared or reserved event names and wrong data are compile errors, on exactly the marked lines", async () => {
+    const { diagnostics, output } = await results;
+    const errors = diagnostics.get(bad) ?? [];
+    const expected = expectedErrors(bad);
+    expect(expected.size).toBeGreaterThanOrEqual(10);
+    const actual = new Map(errors.map((d) => [d.line, d.code]));
+    expect({ lines: [...actual.entries()].sort((a, b) => a[0] - b[0]), output }).toEqual({
+      lines: [...expected.entries()].sort((a, b) => a[0] - b[0]),
+      output,
+    });
+  }, 60_000);
+});

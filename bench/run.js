@@ -5,8 +5,8 @@
 // Markdown table with each contender's ratio to raw ws and, for full runs, writes
 // bench/results/latest.json and bench/results/latest.md.
 //
-// Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,fanout,
-// handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
+// Options: --quick, --rounds=N, --only=ws,socket.io (contender names), --scenarios=echo,acks,
+// fanout,handshake,sections, --out=<path prefix> (default bench/results/latest for full runs, none
 // for --quick), --profile[=dir] (servers run with --cpu-prof, profiles written to dir, default
 // $TMPDIR/express-sockets-profiles).
 // --render=<report.json> rebuilds the Markdown of a recorded run.
@@ -32,6 +32,7 @@ const P = quick
   ? {
       rounds: 1,
       echo: { conns: 100, depth: 8, warmMs: 150, measureMs: 400 },
+      acks: { conns: 100, depth: 8, warmMs: 300, measureMs: 400 },
       fanout: { conns: 500, times: 5, warmConns: 20, concurrency: 100 },
       handshake: { warmMs: 100, durationMs: 300, concurrency: 16, max: 20000 },
       sectionTimeoutMs: 20000,
@@ -39,6 +40,7 @@ const P = quick
   : {
       rounds: 5,
       echo: { conns: 100, depth: 8, warmMs: 500, measureMs: 2000 },
+      acks: { conns: 100, depth: 8, warmMs: 1000, measureMs: 2000 },
       // 5,000 connections take seconds to open on a busy 2-core machine: fewer, longer rounds.
       fanout: { rounds: 3, conns: 5000, times: 50, warmConns: 20, concurrency: 100 },
       handshake: { warmMs: 300, durationMs: 2000, concurrency: 16, max: 50000 },
@@ -131,6 +133,35 @@ const CONTENDERS = [
   },
 ];
 
+/**
+ * The contenders of the "acks" scenario (server requests answered by the client's acks), with
+ * their own notes: raw ws (by hand, the floor), sockets.events and socket.io's emitWithAck.
+ */
+const ACK_CONTENDERS = [
+  {
+    name: "ws",
+    server: "ws.js",
+    client: "ws",
+    note: "acks scenario: requests written by hand on raw ws, the floor: {event, data, ack} out, answers matched by id in a Map, no timeouts and no validation",
+  },
+  {
+    name: "express-sockets events",
+    family: "express-sockets",
+    server: "express-sockets.js",
+    serverArgs: ["--mode=json"],
+    client: "ws",
+    note: 'acks scenario: sockets.events(); each connection runs `await socket.request("echo", payload)` loops (default 10 s timeout, bounded pending map); the ws client parses each request and answers {ack, data}',
+    available: () => bindingAvailable() && typeof require(distEntry).sockets.events === "function",
+  },
+  {
+    name: "socket.io",
+    server: "socket.io.js",
+    client: "sio",
+    note: 'acks scenario: `await socket.timeout(10000).emitWithAck("echo", payload)` loops, answered by socket.io-client\'s ack callback',
+  },
+];
+const ACK_SIZE = 64;
+
 function bindingAvailable() {
   if (!fs.existsSync(path.join(__dirname, "servers", "express-sockets.js"))) return false;
   try {
@@ -208,6 +239,49 @@ async function echoRound(contender, size) {
       connections: started.opened,
       bytes: started.bytes,
       drained: stopped.drained,
+    };
+  });
+}
+
+/**
+ * Server requests answered by acks: `conns` clients, the server keeping `depth` requests of
+ * ACK_SIZE bytes in flight on each; requests answered per second, and server CPU per request.
+ */
+async function acksRound(contender, direction) {
+  const o = P.acks;
+  const [start, stop, route] =
+    direction === "in"
+      ? ["acks-in-start", "acks-in-stop", "/acks-in"]
+      : ["acks-start", "acks-stop", "/acks"];
+  return session(contender, async ({ server, gen, port, origin }) => {
+    const started = await gen.request(
+      start,
+      {
+        port,
+        route,
+        conns: o.conns,
+        depth: o.depth,
+        size: ACK_SIZE,
+        origin,
+        timeoutMs: 5000,
+      },
+      30000,
+    );
+    await sleep(o.warmMs);
+    const [g0, s0] = await Promise.all([gen.request("snapshot"), server.request("cpu")]);
+    await sleep(o.measureMs);
+    const [g1, s1] = await Promise.all([gen.request("snapshot"), server.request("cpu")]);
+    const stopped = await gen.request(stop, { timeoutMs: 5000 }, 20000);
+    if (stopped.bad) throw new Error(`${stopped.bad} requests with the wrong data`);
+    const answered = g1.received - g0.received;
+    if (answered === 0) throw new Error("no request was answered");
+    const ms = g1.t - g0.t;
+    return {
+      msgsPerSec: (answered / ms) * 1000,
+      serverCpuMicrosPerMsg: (s1.cpuMicros - s0.cpuMicros) / answered,
+      serverCpu: (s1.cpuMicros - s0.cpuMicros) / (ms * 1000),
+      loadCpu: (g1.cpuMicros - g0.cpuMicros) / (ms * 1000),
+      connections: started.opened,
     };
   });
 }
@@ -488,6 +562,12 @@ const WS_TARGETS = [
   ["held without a reader: heap/conn ≤ 1.3 × ws", "held", "heapPerConn", "ws", "lower", 1.3],
   ["handshakes ≥ 0.8 × ws", "handshake", "perSec", "ws", "higher", 0.8],
 ];
+/** sockets.events' request() against socket.io's emitWithAck (issue 14). */
+const ACK_TARGETS = (sc) => [
+  [`${sc} ≥ 2 × socket.io`, sc, "msgsPerSec", "socket.io", "higher", 2],
+  [`${sc} server CPU ≤ 0.5 × socket.io`, sc, "serverCpuMicrosPerMsg", "socket.io", "lower", 0.5],
+  [`${sc} ≥ 0.5 × ws by hand (its floor)`, sc, "msgsPerSec", "ws", "higher", 0.5],
+];
 /** Raw ws against socket.io's targets: what the physical limit of this stack reaches. */
 const LIMIT = "ws (the limit, for reference)";
 
@@ -519,6 +599,9 @@ function targets(summaries) {
     );
   }
   out.push(...rows(LIMIT, "ws", SIO_TARGETS));
+  const events = "express-sockets events";
+  if (summaries.acks64) out.push(...rows(events, events, ACK_TARGETS("acks64")));
+  if (summaries.acksIn64) out.push(...rows(events, events, ACK_TARGETS("acksIn64")));
   return out;
 }
 
@@ -567,6 +650,39 @@ function markdown(report) {
         {
           key: "serverCpuMicrosPerMsg",
           label: "server CPU µs/msg",
+          format: fmt.us,
+          better: "lower",
+          ratio: true,
+        },
+        { key: "serverCpu", label: "server CPU", format: fmt.pct },
+        { key: "loadCpu", label: "load-gen CPU", format: fmt.pct },
+      ]),
+    );
+  }
+  const acksText = {
+    acks64: [
+      "Server requests answered by acks, 64-byte data",
+      "the server keeps %D requests in flight on each (`socket.request(event, data)` for express-sockets events, `socket.timeout(10000).emitWithAck(event, data)` for socket.io, by hand for raw ws), %S bytes of data each, answered at once by the client with the same data",
+    ],
+    acksIn64: [
+      "Client requests answered by the server's acks, 64-byte data",
+      "each client keeps %D requests in flight (`{event, data, ack}` by hand on the ws client, `emitWithAck` on socket.io-client), %S bytes of data each; the server answers each with its own data (`m.ack(m.data)` after a type guard for express-sockets events, the ack callback for socket.io, by hand for raw ws)",
+    ],
+  };
+  for (const [key, [title, what]] of Object.entries(acksText)) {
+    if (!s[key]) continue;
+    const a = report.parameters.acks;
+    out.push("", `## ${title}`, "");
+    out.push(
+      `${a.conns} connections; ${what.replace("%D", a.depth).replace("%S", ACK_SIZE)}; requests answered per second, ${a.measureMs} ms measured after ${a.warmMs} ms warm-up. Server CPU is the server process's CPU time per answered request.`,
+      "",
+    );
+    out.push(
+      table(s[key], [
+        { key: "msgsPerSec", label: "requests/s", format: fmt.int, better: "higher", ratio: true },
+        {
+          key: "serverCpuMicrosPerMsg",
+          label: "server CPU µs/request",
           format: fmt.us,
           better: "lower",
           ratio: true,
@@ -779,7 +895,7 @@ async function main() {
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   }
   const only = args.only ? new Set(args.only.split(",")) : null;
-  const wanted = new Set((args.scenarios || "echo,fanout,handshake,sections").split(","));
+  const wanted = new Set((args.scenarios || "echo,acks,fanout,handshake,sections").split(","));
   const contenders = [];
   const skipped = [];
   // --compare=<dir>[,<dir>...]: the express-sockets contenders again, from other builds
@@ -810,6 +926,8 @@ async function main() {
   );
 
   const scenarios = {};
+  /** Contenders that only the acks scenario ran, listed with the others in the report. */
+  const reported = [];
   if (wanted.has("echo")) {
     for (const size of ECHO_SIZES) {
       const key = size === 64 ? "echo64" : "echo16k";
@@ -821,6 +939,32 @@ async function main() {
         loadCpu: median(rs.map((r) => r.loadCpu)),
         perRound: rs.map((r) => Math.round(r.msgsPerSec)),
         bytes: rs[0].bytes,
+      }));
+    }
+  }
+  if (wanted.has("acks")) {
+    const ackContenders = ACK_CONTENDERS.filter((c) => {
+      if (only && !only.has(c.name) && !only.has(c.family)) return false;
+      if (c.available && !c.available()) {
+        skipped.push({ name: c.name, why: "sockets.events is not in dist/ yet" });
+        return false;
+      }
+      return true;
+    });
+    for (const c of ackContenders) {
+      if (!contenders.some((d) => d.name === c.name)) reported.push(c);
+    }
+    for (const [key, direction] of [
+      ["acks64", "out"],
+      ["acksIn64", "in"],
+    ]) {
+      const res = await alternate(key, ackContenders, (c) => acksRound(c, direction));
+      scenarios[key] = summarise(res, (rs) => ({
+        msgsPerSec: median(rs.map((r) => r.msgsPerSec)),
+        serverCpuMicrosPerMsg: median(rs.map((r) => r.serverCpuMicrosPerMsg)),
+        serverCpu: median(rs.map((r) => r.serverCpu)),
+        loadCpu: median(rs.map((r) => r.loadCpu)),
+        perRound: rs.map((r) => Math.round(r.msgsPerSec)),
       }));
     }
   }
@@ -884,7 +1028,7 @@ async function main() {
     durationSec: Math.round((Date.now() - t0) / 1000),
     machine: machine(),
     parameters: { ...P, echoSizes: ECHO_SIZES, broadcastSize: BCAST_SIZE },
-    contenders: contenders.map(({ name, note }) => ({ name, note })),
+    contenders: [...contenders, ...reported].map(({ name, note }) => ({ name, note })),
     skipped,
     scenarios,
     sections,
@@ -940,6 +1084,8 @@ function ratios(scenarios) {
   const keys = {
     echo64: ["msgsPerSec", "serverCpuMicrosPerMsg"],
     echo16k: ["msgsPerSec", "serverCpuMicrosPerMsg"],
+    acks64: ["msgsPerSec", "serverCpuMicrosPerMsg"],
+    acksIn64: ["msgsPerSec", "serverCpuMicrosPerMsg"],
     fanout: ["p50", "p99", "rssPerConn", "heapPerConn"],
     held: ["rssPerConn", "heapPerConn"],
     handshake: ["perSec", "serverCpuMicrosPerConn"],

@@ -46,6 +46,24 @@ export {
   liveFollowers,
 } from "./tail/index";
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
+// events/
+export { AnswerError, EventsConnection } from "./events/index";
+export type {
+  Ack,
+  AnyEvents,
+  EventMessage,
+  EventName,
+  NotReserved,
+  EventSchemas,
+  EventsHandler,
+  EventsLocals,
+  EventsOptions,
+  EventsSocket,
+  IncomingEvent,
+  OutgoingEvent,
+  Reply,
+  RequestOptions,
+} from "./events/index";
 // static/
 export { CLIENT_PATH } from "./static/index";
 export type { ClientOptions, ClientMiddleware } from "./static/index";

@@ -5,6 +5,7 @@
 import { bytes, json, messages } from "./websocket/factory";
 import { sse } from "./sse/sse";
 import { tail } from "./tail/tail";
+import { events } from "./events/factory";
 import { client } from "./static/client";
 
-export const sockets = Object.freeze({ json, messages, bytes, sse, tail, client });
+export const sockets = Object.freeze({ json, messages, bytes, sse, tail, events, client });

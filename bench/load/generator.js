@@ -4,8 +4,10 @@
 //
 //   node bench/load/generator.js --client=ws|sio     (forked by bench/run.js, IPC required)
 //
-// Commands: echo-start / snapshot / echo-stop (throughput), connect / broadcast / close-all
-// (fan-out and idle memory), handshake (connection rate).
+// Commands: echo-start / snapshot / echo-stop (throughput), acks-start / snapshot / acks-stop
+// (server requests answered by acks), acks-in-start / snapshot / acks-in-stop (client requests
+// answered by the server's acks), connect / broadcast / close-all (fan-out and idle
+// memory), handshake (connection rate).
 "use strict";
 
 const { setImmediate: nextTurn } = require("node:timers/promises");
@@ -126,6 +128,77 @@ async function echoStop({ timeoutMs }) {
   return { received: echo.received, sent: echo.sent, bad: echo.bad, drained };
 }
 
+// ---------------------------------------------------------------- requests answered by acks
+
+/**
+ * Opens `conns` connections to a route whose server keeps `depth` requests of `size` bytes of
+ * data in flight on each (`request()` / `emitWithAck()`); every request is answered at once
+ * with its own data. Counted in `echo.received`, so `snapshot` measures requests answered.
+ */
+async function acksStart({ port, route, conns: n, depth, size, origin, timeoutMs }) {
+  Object.assign(echo, { received: 0, sent: 0, bad: 0, stopping: false, drained: null });
+  const onRequest = (data) => {
+    echo.received++;
+    if (typeof data !== "string" || data.length !== size) echo.bad++;
+  };
+  const query = { depth: String(depth), size: String(size) };
+  conns = await openMany(
+    n,
+    50,
+    () => adapter.open(adapter.url(port, route), { origin, timeoutMs, onRequest, query }),
+    timeoutMs * 4,
+  );
+  return { opened: conns.length, bytes: size };
+}
+
+async function acksStop({ timeoutMs }) {
+  await closeAll(conns, timeoutMs);
+  conns = [];
+  return { received: echo.received, bad: echo.bad };
+}
+
+/**
+ * The other direction: each of `conns` clients keeps `depth` requests of `size` bytes of data in
+ * flight to the server (`request()` by hand on ws, `emitWithAck` on socket.io), which answers
+ * each with its own data (`m.ack(m.data)`). Counted in `echo.received`.
+ */
+async function acksInStart({ port, route, conns: n, depth, size, origin, timeoutMs }) {
+  Object.assign(echo, { received: 0, sent: 0, bad: 0, stopping: false, drained: null });
+  const payload = "x".repeat(size);
+  conns = await openMany(
+    n,
+    50,
+    () => adapter.open(adapter.url(port, route), { origin, timeoutMs }),
+    timeoutMs * 4,
+  );
+  echo.loops = [];
+  for (const c of conns) {
+    for (let i = 0; i < depth; i++) echo.loops.push(requestLoop(c, payload));
+  }
+  return { opened: conns.length, bytes: size };
+}
+
+async function requestLoop(conn, payload) {
+  while (!echo.stopping) {
+    const reply = await conn.request(payload);
+    echo.received++;
+    if (typeof reply !== "string" || reply.length !== payload.length) echo.bad++;
+  }
+}
+
+async function acksInStop({ timeoutMs }) {
+  echo.stopping = true;
+  let drained = true;
+  try {
+    await withTimeout(Promise.all(echo.loops), timeoutMs, "request drain");
+  } catch {
+    drained = false;
+  }
+  await closeAll(conns, timeoutMs);
+  conns = [];
+  return { received: echo.received, bad: echo.bad, drained };
+}
+
 // ---------------------------------------------------------------- broadcast fan-out, idle memory
 
 function onBroadcast(data) {
@@ -205,6 +278,10 @@ async function handshake({ port, route, origin, durationMs, concurrency, max, ti
 const commands = {
   "echo-start": echoStart,
   "echo-stop": echoStop,
+  "acks-start": acksStart,
+  "acks-stop": acksStop,
+  "acks-in-start": acksInStart,
+  "acks-in-stop": acksInStop,
   snapshot: async () => ({ received: echo.received, t: now(), cpuMicros: cpuMicros() }),
   connect,
   broadcast,

@@ -1,6 +1,6 @@
 // Load-generator transport for socket.io: its own client, websocket transport only, one
 // Manager per connection (`forceNew`), no reconnection. Echo uses event "m", the broadcast
-// arrives as event "b" and is triggered by emitting "go".
+// arrives as event "b" and is triggered by emitting "go"; the server's requests arrive as "echo".
 "use strict";
 
 const { io } = require("socket.io-client");
@@ -14,9 +14,15 @@ function prepare(text) {
   return text;
 }
 
-function open(target, { origin, onMessage, timeoutMs }) {
+/**
+ * `onRequest(data)`: the server's `emitWithAck("echo", data)` requests are answered at once
+ * with their own data (the ack callback), and `onRequest` gets the data. `query` goes to the
+ * handshake (`socket.handshake.query` on the server).
+ */
+function open(target, { origin, onMessage, onRequest, query, timeoutMs }) {
   return new Promise((resolve, reject) => {
     const socket = io(target, {
+      query,
       transports: ["websocket"],
       forceNew: true,
       reconnection: false,
@@ -27,6 +33,12 @@ function open(target, { origin, onMessage, timeoutMs }) {
       socket.close();
       reject(err);
     });
+    if (onRequest) {
+      socket.on("echo", (data, ack) => {
+        ack(data);
+        onRequest(data);
+      });
+    }
     if (onMessage) {
       socket.on("m", onMessage);
       socket.on("b", onMessage);
@@ -38,6 +50,7 @@ function open(target, { origin, onMessage, timeoutMs }) {
       engine.once("close", () => closed());
       resolve({
         send: (data) => socket.emit("m", data),
+        request: (data) => socket.timeout(10000).emitWithAck("echo", data),
         trigger: (seq) => socket.emit("go", String(seq)),
         close() {
           socket.disconnect();

@@ -6,6 +6,8 @@
 // the idle-memory scenario): the route hands each socket to a reading loop, and
 // `broadcast(upgrades, message)` (frame once, write many) sends to every open connection of the
 // attachment; an older dist/ keeps its members in a Set, or loops over `sender.trySend`.
+// Contender "express-sockets events" uses the /acks route below (server requests answered by
+// the client's acks).
 "use strict";
 
 const http = require("node:http");
@@ -81,6 +83,37 @@ app.get("/held", factory(), (_req, res) => {
   held.add(socket);
   void socket.done.recv().then(() => held.delete(socket));
 });
+
+// /acks?depth=D&size=S (sockets.events, when the build has it): the server keeps D requests in
+// flight on each connection, `await socket.request("echo", payload)` in a loop, S bytes of data
+// each, answered by the client's ack, until the connection closes (the request then rejects).
+if (typeof lib.sockets.events === "function") {
+  app.get("/acks", lib.sockets.events({}, options), (req, res) => {
+    const depth = Number(req.query.depth ?? 8);
+    const payload = "x".repeat(Number(req.query.size ?? 64));
+    for (let i = 0; i < depth; i++) void requestLoop(res.locals.socket, payload);
+  });
+}
+
+// /acks-in: the other direction: every client request is answered with its own data,
+// `for await (const m of receiver) m.ack?.(m.data)`, the data checked by a type guard.
+if (typeof lib.sockets.events === "function") {
+  const Echo = { echo: (v) => typeof v === "string" };
+  app.get("/acks-in", lib.sockets.events(Echo, options), async (_req, res) => {
+    for await (const m of res.locals.socket.receiver) void m.ack?.(m.data);
+  });
+}
+
+async function requestLoop(socket, payload) {
+  try {
+    for (;;) {
+      const reply = await socket.request("echo", payload);
+      if (reply.length !== payload.length) throw new Error("wrong answer");
+    }
+  } catch {
+    // the connection closed
+  }
+}
 
 const server = http.createServer(app);
 upgrades = lib.attach(server, app, { skipLogging: true });

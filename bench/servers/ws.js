@@ -65,8 +65,50 @@ async function readLoop(ws) {
   for await (const [data] of on(ws, "message", { close: ["close"] })) broadcastTrigger(data);
 }
 
+// /acks?depth=D&size=S: requests answered by acks, written by hand on raw ws, the floor of
+// sockets.events' `request()`: the server sends {"event","data","ack"} and keeps D in flight
+// per connection, matching answers {"ack","data"} by id in a Map; no timeouts, no checks.
+const acks = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
+acks.on("connection", (ws, req) => {
+  const query = new URL(req.url, "http://x").searchParams;
+  const payload = "x".repeat(Number(query.get("size") ?? 64));
+  const pending = new Map();
+  let next = 0;
+  const request = () => {
+    const id = next++;
+    ws.send(JSON.stringify({ event: "echo", data: payload, ack: id }));
+    pending.set(id, request);
+  };
+  ws.on("message", (data) => {
+    const m = JSON.parse(data.toString());
+    const again = pending.get(m.ack);
+    pending.delete(m.ack);
+    if (m.data.length !== payload.length) throw new Error("wrong answer");
+    if (again && ws.readyState === ws.OPEN) again();
+  });
+  for (let i = 0; i < Number(query.get("depth") ?? 8); i++) request();
+});
+
+// /acks-in: the other direction by hand: each {"event","data","ack"} is parsed and answered
+// with {"ack","data"} at once.
+const acksIn = new WebSocketServer({ noServer: true, verifyClient, clientTracking: true });
+acksIn.on("connection", (ws) => {
+  ws.on("message", (data) => {
+    const m = JSON.parse(data.toString());
+    ws.send(JSON.stringify({ ack: m.ack, data: m.data }));
+  });
+});
+
 server.on("upgrade", (req, socket, head) => {
-  const wss = { "/echo": echo, "/bcast": bcast, "/held": held }[req.url] ?? null;
+  const path = req.url.split("?")[0];
+  const routes = {
+    "/echo": echo,
+    "/bcast": bcast,
+    "/held": held,
+    "/acks": acks,
+    "/acks-in": acksIn,
+  };
+  const wss = routes[path] ?? null;
   if (!wss) {
     socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     return;
@@ -74,4 +116,11 @@ server.on("upgrade", (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
 });
 
-serve(server, { connections: () => echo.clients.size + bcast.clients.size + held.clients.size });
+serve(server, {
+  connections: () =>
+    echo.clients.size +
+    bcast.clients.size +
+    held.clients.size +
+    acks.clients.size +
+    acksIn.clients.size,
+});

@@ -18,7 +18,7 @@ import {
 /** Turns frames into values (`In`) and values (`Out`) into frames. */
 export interface Codec<In, Out> {
   /** The factory this codec belongs to; tells generic handlers what to send. */
-  readonly transport: "json" | "messages" | "bytes";
+  readonly transport: "json" | "messages" | "bytes" | "events";
   /**
    * Decodes one message; throws (or rejects with) InvalidMessageError. A promise only when an
    * async schema has to be awaited: the connection keeps the order of messages either way.

@@ -36,17 +36,18 @@ export class InvalidMessageError extends SocketsError {
 }
 
 /**
- * A connection ended because a deadline passed: `ERR_PONG_TIMEOUT` (no frame from the client
- * within `pongWait`), `ERR_WRITE_TIMEOUT` (a write not flushed within `writeWait`) or
- * `ERR_CLOSE_TIMEOUT` (a graceful close did not finish in time). The socket is terminated
- * without a close frame, so `closeCode` is 1006.
+ * A deadline passed. `ERR_PONG_TIMEOUT` (no frame from the client within `pongWait`),
+ * `ERR_WRITE_TIMEOUT` (a write not flushed within `writeWait`) and `ERR_CLOSE_TIMEOUT` (a
+ * graceful close did not finish in time) end the connection: the socket is terminated without
+ * a close frame, so `closeCode` is 1006. `ERR_REQUEST_TIMEOUT` (a `request()` of
+ * sockets.events not answered in time) ends only that request: no `closeCode`.
  */
 export class TimeoutError extends SocketsError {
   constructor(
-    code: "ERR_PONG_TIMEOUT" | "ERR_WRITE_TIMEOUT" | "ERR_CLOSE_TIMEOUT",
+    code: "ERR_PONG_TIMEOUT" | "ERR_WRITE_TIMEOUT" | "ERR_CLOSE_TIMEOUT" | "ERR_REQUEST_TIMEOUT",
     message: string,
   ) {
-    super(code, message, { closeCode: 1006 });
+    super(code, message, code === "ERR_REQUEST_TIMEOUT" ? undefined : { closeCode: 1006 });
   }
 }
 

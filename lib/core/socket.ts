@@ -14,7 +14,7 @@ export interface CloseInfo {
 export type DisconnectRequest = number | { code: number; reason?: string };
 
 /** Which factory bound the connection; tells generic handlers how to encode what they send. */
-export type Transport = "json" | "messages" | "bytes" | "sse";
+export type Transport = "json" | "messages" | "bytes" | "sse" | "events";
 
 /** A bound connection: `res.locals.socket` after a sockets factory ran. */
 export interface Socket<In, Out = In> {

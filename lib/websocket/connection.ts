@@ -136,6 +136,9 @@ type BoundWebSocket = WebSocket & { [kConnection]?: Connection<unknown, unknown>
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** @internal What `Connection.decode` returns for a message it handled itself (not delivered). */
+export const CONSUMED: unique symbol = Symbol("express-sockets.consumed");
+
 /**
  * The clock of the deadlines: ms since this module loaded. Connections keep several times in
  * their fields; as small integers (V8 Smis) they are stored in place, where `Date.now()` values
@@ -955,6 +958,15 @@ export class Connection<In, Out> implements Socket<In, Out> {
 
   // ------------------------------------------------------------------ receiving
 
+  /**
+   * @internal Decodes one message with the codec. A subclass may take a message itself (the
+   * answers and control messages of sockets.events) and return CONSUMED: it then never reaches
+   * the receiver. Throws (or rejects with) InvalidMessageError, as the codec does.
+   */
+  protected decode(data: Buffer, isBinary: boolean): In | Promise<In> | typeof CONSUMED {
+    return this.codec.decode(data, isBinary);
+  }
+
   /** @internal A message from ws. */
   receive(data: Buffer, isBinary: boolean): void {
     if (this.options.pongWait > 0) this.lastHeard = clock();
@@ -965,9 +977,9 @@ export class Connection<In, Out> implements Socket<In, Out> {
       this.discardIncoming();
       return;
     }
-    let value: In | Promise<In>;
+    let value: In | Promise<In> | typeof CONSUMED;
     try {
-      value = this.codec.decode(data, isBinary);
+      value = this.decode(data, isBinary);
     } catch (err) {
       if (!queued) {
         this.invalid(err, data);
@@ -976,6 +988,7 @@ export class Connection<In, Out> implements Socket<In, Out> {
       // Earlier messages are still waiting: report this one in its turn.
       value = Promise.reject(err);
     }
+    if (value === CONSUMED) return;
     if (!(value instanceof Promise)) {
       if (!queued && this.rx.trySend(value)) return;
       if (this.state >= CLOSE_SENT) {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Response } from "express";
 import { WebSocketServer, type WebSocket } from "ws";
 import { bytesCodec, jsonCodec, textCodec, type Codec, type JsonInput } from "../core/codec";
-import { bind } from "./connection";
+import { bind, type Connection } from "./connection";
 import {
   checkHandshake,
   notAnUpgrade,
@@ -79,18 +79,32 @@ function forwardHeaders(headers: string[], req: IncomingMessage): void {
   }
 }
 
-/** Everything a factory derives once from its arguments. */
-interface Factory<In, Out> {
+/** Makes the connection of an accepted socket: `bind`, or a Connection subclass's own. */
+export type Binder<In, Out> = (
+  ws: WebSocket,
+  codec: Codec<In, Out>,
+  options: ResolvedOptions,
+  remote: string,
+) => Connection<In, Out>;
+
+/** @internal Everything a factory derives once from its arguments. */
+export interface Factory<In, Out> {
   readonly name: string;
   readonly codec: Codec<In, Out>;
   readonly options: ResolvedOptions;
   readonly wss: WebSocketServer;
+  readonly bind: Binder<In, Out>;
 }
 
-function createFactory<In, Out>(
+/**
+ * @internal Resolves the options and builds the factory's ws server, once. `binder` makes each
+ * connection (sockets.events binds its own Connection subclass); `bind` by default.
+ */
+export function createFactory<In, Out>(
   name: string,
   codec: Codec<In, Out>,
   options: SocketOptions | undefined,
+  binder: Binder<In, Out> = bind,
 ): Factory<In, Out> {
   const resolved = resolveOptions(options);
   const wss = new WebSocketServer({
@@ -100,7 +114,7 @@ function createFactory<In, Out>(
     clientTracking: false,
   });
   wss.on("headers", forwardHeaders);
-  return { name, codec, options: resolved, wss };
+  return { name, codec, options: resolved, wss, bind: binder };
 }
 
 /** Writes a refusal as a plain HTTP answer on a request that did not come through attach(). */
@@ -127,8 +141,8 @@ function refuse(f: Factory<unknown, unknown>, upgrade: Upgrade, refusal: Refusal
   upgrade.answer(refusal.status, refusal.message, refusal.headers);
 }
 
-/** One request through a factory: the checks, the handshake, bind, then the next handler. */
-function handle<In, Out>(
+/** @internal One request through a factory: the checks, the handshake, bind, then the next handler. */
+export function handle<In, Out>(
   f: Factory<In, Out>,
   req: IncomingMessage,
   res: ServerResponse & { locals?: Record<string, unknown> },
@@ -190,7 +204,7 @@ function handle<In, Out>(
   }
   // The address only names the client in log lines: a route that logs nothing keeps none.
   const remote = f.options.log.enabled("error") ? upgrade.remote : "";
-  const connection = bind(ws, f.codec, f.options, remote);
+  const connection = f.bind(ws, f.codec, f.options, remote);
   upgrade.adopt(connection, f.options.log);
   (res.locals ??= {}).socket = connection; // Express creates locals; a bare router may not
   f.options.log.info(remote, "Connection established");
