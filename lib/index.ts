@@ -48,6 +48,7 @@ export {
 export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
 // events/
 export { AnswerError, EventsConnection } from "./events/index";
+export type { Resume, RoomPosition } from "./events/index";
 export type {
   Ack,
   AnyEvents,
