@@ -51,6 +51,7 @@ export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
 export type { ViewerOptions, ViewerFilesOptions, ViewerRootOptions } from "./viewer/index";
 // events/
 export { AnswerError, EventsConnection } from "./events/index";
+export type { Resume, RoomPosition } from "./events/index";
 export type {
   Ack,
   AnyEvents,
