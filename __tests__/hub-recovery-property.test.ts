@@ -7,6 +7,7 @@
 // every client has reached the room's last message.
 
 import fc from "fast-check";
+import { LocalAdapter, type Position, type Recovery } from "../lib/hub/index";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
 import { closeRecovery, Proto, startRecovery, type Saved } from "./helpers/recovery";
 
@@ -20,7 +21,8 @@ type Step =
   | { kind: "publish"; rooms: string[] }
   | { kind: "drop"; client: number }
   | { kind: "reconnect"; client: number }
-  | { kind: "tick" };
+  | { kind: "tick" }
+  | { kind: "sleep" };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -38,6 +40,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.nat(CLIENTS.length - 1).map((client) => ({ kind: "reconnect" as const, client })),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "tick" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "sleep" as const }) },
 );
 
 /**
@@ -97,14 +100,29 @@ function check(
   return last;
 }
 
+/** The in-process adapter, answering `recover` a few turns of the event loop late. */
+class LateRecover extends LocalAdapter {
+  constructor(private readonly turns: number) {
+    super();
+  }
+  override async recover(room: string, since: Position): Promise<Recovery> {
+    for (let i = 0; i < this.turns; i++) await new Promise((r) => setImmediate(r));
+    return super.recover(room, since);
+  }
+}
+
 describe("recovery, property", () => {
   it("every client sees each room's messages exactly once in order, or is told recovered: false", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(step, { minLength: 5, maxLength: 60 }),
         fc.integer({ min: 3, max: 40 }),
-        async (steps, size) => {
-          const s = await startRecovery({ history: { size, ttl: 60_000 } });
+        fc.nat(3),
+        async (steps, size, late) => {
+          const s = await startRecovery(
+            { history: { size, ttl: 60_000 } },
+            { adapter: new LateRecover(late) },
+          );
           try {
             const saved: Saved[] = CLIENTS.map(() => ({ rooms: {} }));
             const conns: Proto[][] = CLIENTS.map(() => []);
@@ -119,6 +137,7 @@ describe("recovery, property", () => {
             for (const st of steps) {
               if (st.kind === "publish") await s.hub.to(st.rooms).emit("msg", { n: ++n });
               else if (st.kind === "tick") await new Promise((r) => setImmediate(r));
+              else if (st.kind === "sleep") await new Promise((r) => setTimeout(r, 2));
               else if (st.kind === "drop") {
                 const p = live[st.client];
                 if (p != null) {

@@ -44,14 +44,14 @@ export async function closeRecovery(): Promise<void> {
 
 export async function startRecovery(
   options: HubOptions = {},
-  socketOptions: { sendChannelBuffer?: number; port?: number } = {},
+  socketOptions: { sendChannelBuffer?: number; port?: number; adapter?: LocalAdapter } = {},
 ): Promise<RecoveryServer> {
   const logs: string[] = [];
   const sink = (line: string): void => {
     logs.push(line);
   };
   const logger = { error: sink, warn: sink, info: sink, debug: sink };
-  const adapter = new LocalAdapter();
+  const adapter = socketOptions.adapter ?? new LocalAdapter();
   const hub = new Hub({ logger, logLevel: "warning", adapter, ...options });
   const joins = new Channel<{ socket: RoomSocket; result: JoinResult | Error }>(10_000);
   const app = express();
