@@ -92,5 +92,8 @@ export type {
   KeptMessage,
   HistoryOptions,
 } from "./hub/index";
+// static/
+export { CLIENT_PATH } from "./static/index";
+export type { ClientOptions, ClientMiddleware } from "./static/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";
