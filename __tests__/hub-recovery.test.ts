@@ -4,6 +4,7 @@
 // attach(), real ws clients speaking the wire by hand (helpers/recovery.ts).
 
 import { createHmac } from "node:crypto";
+import { WebSocket } from "ws";
 import { Hub } from "../lib/hub/index";
 import { MAX_HISTORY_SIZE } from "../lib/hub/history";
 import { failOnUnhandledRejections } from "./helpers/no-unhandled";
@@ -87,6 +88,31 @@ describe("positions and $joined", () => {
     expect(Object.keys(a.messages[0]!.at!).sort()).toEqual(["x", "y"]);
     expect(a.messages[1]!.at).toBeUndefined();
     expect(a.messages[2]!.at).toBeUndefined();
+  });
+});
+
+describe("other transports", () => {
+  it("a json socket gets positions in room messages (and in a sent object), but no $ messages", async () => {
+    const s = await startRecovery({ history: HISTORY });
+    const a = await Proto.open(s, ["r"]);
+    await a.joined("r");
+    const ws = new WebSocket(`ws://${s.base}/json?rooms=r`);
+    const got: string[] = [];
+    ws.on("message", (d) => got.push(String(d)));
+    await new Promise((resolve) => ws.once("open", resolve));
+    await s.joins.recv();
+    while (s.hub.size < 2) await sleep(10);
+    await s.hub.to("r").emit("msg", { n: 1 });
+    await s.hub.to("r").send({ n: 2 });
+    await s.hub.to("r").send("plain");
+    while (got.length < 3) await sleep(10);
+    const epoch = (a.find("$joined", "r")!.data as { epoch: string }).epoch;
+    expect(got).toEqual([
+      `{"event":"msg","data":{"n":1},"at":{"r":["${epoch}",1]}}`,
+      `{"n":2,"at":{"r":["${epoch}",2]}}`,
+      `"plain"`,
+    ]);
+    ws.terminate();
   });
 });
 
@@ -295,6 +321,16 @@ describe("sessions", () => {
     const c = await Proto.open(three, ["r"], { token, rooms: {} });
     await c.joined("r");
     expect((await three.joins.recv()).value!.socket.id).not.toBe(id);
+  });
+
+  it("renews the token of a live connection every ttl/2, for the same id", async () => {
+    const s = await startRecovery({ history: { size: 10, ttl: 2000 } });
+    const a = await Proto.open(s, ["r"]);
+    await a.joined("r");
+    await a.until(() => a.frames.filter((f) => f.event === "$session").length >= 2, 5000);
+    const [one, two] = a.frames.filter((f) => f.event === "$session");
+    expect((two!.data as { id: string }).id).toBe((one!.data as { id: string }).id);
+    expect((two!.data as { token: string }).token).not.toBe((one!.data as { token: string }).token);
   });
 
   it("a live session's id is not given to a second socket presenting its token", async () => {

@@ -99,6 +99,11 @@ export async function startRecovery(
       }
     }
   });
+  // A json route in the same rooms: no `$` messages, but positions in room messages.
+  app.get("/json", sockets.json(undefined, o), async (req, res) => {
+    const rooms = typeof req.query.rooms === "string" ? req.query.rooms.split(",") : [];
+    await hub.join(res.locals.socket, ...rooms);
+  });
   const server = http.createServer(app);
   const upgrades = attach(server, app, { logger });
   await new Promise<void>((resolve) =>
