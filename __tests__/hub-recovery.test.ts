@@ -143,6 +143,38 @@ describe("replay", () => {
     expect(b.frames.map((f) => f.event).slice(0, 3)).toEqual(["$session", "$joined", "msg"]);
   });
 
+  it("replays several rooms as one stream: every $joined first, then each missed message once, each room in order", async () => {
+    const s = await startRecovery({ history: HISTORY });
+    const saved: Saved = { rooms: {} };
+    const a = await Proto.open(s, ["x", "y"], saved);
+    await a.joined("x", "y");
+    await s.joins.recv();
+    await a.drop();
+    await s.hub.to("y").emit("msg", { n: 1 });
+    await s.hub.to("x").to("y").emit("msg", { n: 2 }); // in both rooms' histories
+    await s.hub.to("x").emit("msg", { n: 3 });
+    await s.hub.to("y").emit("msg", { n: 4 });
+    const b = await Proto.open(s, ["x", "y"], saved);
+    await b.joined("x", "y");
+    const { value } = await s.joins.recv();
+    expect(value!.result).toMatchObject({ x: { recovered: true }, y: { recovered: true } });
+    await b.until(() => b.messages.length >= 4);
+    await sleep(50);
+    // On the wire: no copy of 2, and y's 1 before 2 although x was joined first.
+    expect(b.frames.map((f) => f.event)).toEqual([
+      "$session",
+      "$joined",
+      "$joined",
+      "msg",
+      "msg",
+      "msg",
+      "msg",
+    ]);
+    expect(ns(b, "y")).toEqual([1, 2, 4]);
+    expect(ns(b, "x")).toEqual([2, 3]);
+    expect(ns(b).sort()).toEqual([1, 2, 3, 4]);
+  });
+
   it("does not interleave or duplicate messages published while the replay is being written", async () => {
     const s = await startRecovery({ history: { size: 5000, ttl: 60_000 } });
     const saved: Saved = { rooms: {} };

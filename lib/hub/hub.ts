@@ -30,9 +30,10 @@
 //   Then `$session` {id, token} is sent, before any `$joined`.
 // - Joining a room with history: the member is put in the room at once (so nothing published
 //   from now on can pass it by) but everything delivered to it is *held* (Member.held) while
-//   the join asks the adapter to `recover` each new room. Then, in order: per room `$joined`
-//   {room, epoch, seq, recovered} and, when recovered, its missed messages (each skipped when
-//   its `except` names the session id or one of the socket's rooms), written with backpressure
+//   the join asks the adapter to `recover` each new room. Then, in order: every room's `$joined`
+//   {room, epoch, seq, recovered}, then the recovered rooms' missed messages merged into
+//   publication order, each once (`mergeInOrder`; each skipped when its `except` names the
+//   session id or one of the socket's rooms), written with backpressure
 //   (waiting for room, never dropped); then the held deliveries, less those the `$joined`
 //   positions already cover (replayed, or from before the join point). No interleaving, no
 //   duplicates. More than MAX_HELD held deliveries: the socket is closed with 1013 to resume.
@@ -152,6 +153,67 @@ function covered(
     if (at === undefined || at.epoch !== p.epoch || p.offset > at.offset) return false;
   }
   return mine;
+}
+
+/** One publication's identity across rooms' histories: the positions it got, all of them. */
+function keyOf(kept: KeptMessage): string {
+  let key = "";
+  for (const [room, p] of kept.positions) key += `${room}\u0000${p.epoch}\u0000${p.offset}\u0001`;
+  return key;
+}
+
+/**
+ * Merges rooms' missed messages into publication order, each publication once. Every list is
+ * in publication order, and a message sent to several rooms is in each of their lists (the
+ * same positions: the same key), so it goes out only when it heads every list that holds it:
+ * then no room's order is broken. The earliest head of all always qualifies, so the merge never
+ * stalls.
+ */
+export function mergeInOrder(lists: readonly (readonly KeptMessage[])[]): KeptMessage[] {
+  if (lists.length === 0) return [];
+  if (lists.length === 1) return [...lists[0]!];
+  const keys = lists.map((list) => list.map(keyOf));
+  const holders = new Map<string, number>(); // how many lists hold each key
+  for (const list of keys) for (const k of list) holders.set(k, (holders.get(k) ?? 0) + 1);
+  const atHead = new Map<string, number>(); // how many lists have it at their head now
+  const heads = lists.map(() => 0);
+  const bump = (i: number): void => {
+    const k = keys[i]![heads[i]!];
+    if (k !== undefined) atHead.set(k, (atHead.get(k) ?? 0) + 1);
+  };
+  lists.forEach((_, i) => bump(i));
+  const out: KeptMessage[] = [];
+  for (;;) {
+    let progressed = false;
+    for (let i = 0; i < lists.length; i++) {
+      const k = keys[i]![heads[i]!];
+      if (k === undefined || atHead.get(k) !== holders.get(k)) continue;
+      out.push(lists[i]![heads[i]!]!);
+      atHead.delete(k);
+      for (let j = 0; j < lists.length; j++) {
+        if (keys[j]![heads[j]!] === k) {
+          heads[j]!++;
+          bump(j);
+        }
+      }
+      progressed = true;
+      break; // look again from the first list
+    }
+    if (!progressed) break;
+  }
+  // Lists that disagree on order (not possible from one history) would stop the merge: what is
+  // left goes out in list order, still each once, rather than being lost.
+  const sent = new Set(out.map(keyOf));
+  for (let i = 0; i < lists.length; i++) {
+    for (let h = heads[i]!; h < lists[i]!.length; h++) {
+      const k = keys[i]![h]!;
+      if (!sent.has(k)) {
+        sent.add(k);
+        out.push(lists[i]![h]!);
+      }
+    }
+  }
+  return out;
 }
 
 /** A named room with members in this process. */
@@ -305,11 +367,25 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     try {
       await this.subscribed(socket, member, waits, added);
       const recoveries = await Promise.all(added.map((name) => this.recoverFor(member, name)));
+      // Every room's `$joined` first, then one replay of what the recovered rooms missed, in the
+      // order it was published, each message once (one sent to two of them is in both lists).
+      const missed: (readonly KeptMessage[])[] = [];
+      let open = true;
       for (let i = 0; i < added.length; i++) {
-        const name = added[i]!;
-        const joined = await this.replay(member, name, recoveries[i]!);
-        if (joined === null) break; // it closed
-        result[name] = joined;
+        const r = recoveries[i]!;
+        const joined = await this.announce(member, added[i]!, r);
+        if (joined === null) {
+          open = false; // it closed
+          break;
+        }
+        result[added[i]!] = joined;
+        if (joined.recovered && r.recovered) missed.push(r.messages);
+      }
+      if (open) {
+        for (const kept of mergeInOrder(missed)) {
+          if (this.excludes(member, kept)) continue;
+          if (!(await this.writeKept(member, kept))) break;
+        }
       }
       if (this.members.get(socket) !== member) {
         throw new HubError(
@@ -367,11 +443,11 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
   }
 
   /**
-   * Sends `$joined` for one room and, when recovered, its missed messages, with backpressure.
+   * Sends `$joined` for one room, with backpressure; its missed messages follow in `join()`.
    * What the member gets in the room is then decided: held deliveries at or below the position
    * are left out. Null when the socket closed meanwhile.
    */
-  private async replay(
+  private async announce(
     member: Member,
     name: string,
     r: Recovery & { asked: boolean },
@@ -391,12 +467,6 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
         !(await this.writeTo(member, frameOf(`{"event":"$joined","data":${JSON.stringify(data)}}`)))
       ) {
         return null;
-      }
-    }
-    if (recovered && r.recovered) {
-      for (const kept of r.messages) {
-        if (this.excludes(member, kept)) continue;
-        if (!(await this.writeKept(member, kept))) return null;
       }
     }
     return recovered ? { recovered: true, position } : { recovered: false, position };
