@@ -9,7 +9,8 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Browser, Page } from "playwright-core";
 import { WebSocket } from "ws";
-import { createExample, type Example } from "../example-app/server";
+import express from "express";
+import { createExample, ROOMS, type Example, type JoinAnswer } from "../example-app/server";
 import { launchBrowser, openPage, type WatchedPage } from "./helpers/browser";
 
 let browser: Browser;
@@ -25,8 +26,14 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function startExample(port = 0): Promise<{ example: Example; origin: string }> {
-  const example = createExample({ logFile: path.join(dir, `app-${Date.now()}.log`) });
+let logs = 0;
+
+async function startExample(
+  port = 0,
+  chatSessionLimit?: number,
+): Promise<{ example: Example; origin: string }> {
+  const logFile = path.join(dir, `app-${++logs}.log`);
+  const example = createExample({ logFile, ...(chatSessionLimit ? { chatSessionLimit } : {}) });
   await new Promise<void>((resolve) => example.server.listen(port, "127.0.0.1", resolve));
   const { port: actual } = example.server.address() as AddressInfo;
   return { example, origin: `http://127.0.0.1:${actual}` };
@@ -238,6 +245,107 @@ describe("the example chat in Chromium", () => {
       await example.close();
     }
   }, 60_000);
+});
+
+describe("the example chat's handlers", () => {
+  it("end, with their session timers, when their clients leave; nothing stays in the hub", async () => {
+    // Counts the async route handlers still running (as README's tests do for README code) and
+    // the timers of a minute or more neither fired nor cleared (the 30-minute session limits).
+    let running = 0;
+    const long = new Set<unknown>();
+    const get = express.application.get;
+    const setT = globalThis.setTimeout;
+    const clearT = globalThis.clearTimeout;
+    express.application.get = function (this: express.Application, ...args: unknown[]) {
+      const handlers = args.slice(1).map((fn) =>
+        typeof fn === "function" && fn.constructor.name === "AsyncFunction"
+          ? (...a: unknown[]) => {
+              running++;
+              const p = (fn as (...a: unknown[]) => Promise<void>)(...a);
+              const end = () => void running--;
+              p.then(end, end);
+              return p;
+            }
+          : fn,
+      );
+      return (get as (...a: unknown[]) => unknown).call(this, args[0], ...handlers);
+    } as typeof get;
+    globalThis.setTimeout = Object.assign(
+      (fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+        const t: NodeJS.Timeout = setT(
+          (...a: unknown[]) => {
+            long.delete(t);
+            fn(...a);
+          },
+          ms,
+          ...rest,
+        );
+        if ((ms ?? 0) >= 60_000) long.add(t);
+        return t;
+      },
+      setT,
+    ) as typeof setTimeout;
+    globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+      long.delete(t);
+      clearT(t);
+    }) as typeof clearTimeout;
+    let started: { example: Example; origin: string } | undefined;
+    try {
+      started = await startExample();
+      const { example, origin } = started;
+      const timersBefore = long.size;
+      const clients = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => wsChat(origin, `user${i}`, ROOMS[i % ROOMS.length]!)),
+      );
+      for (const c of clients)
+        expect(await c.request("say", { text: "hi" })).toMatchObject({ ok: true });
+      await clients[0]!.request("join", { room: "help", name: "user0" }); // switching rooms too
+      expect(running).toBe(30);
+      expect(long.size).toBe(timersBefore + 30);
+      expect(example.hub.size).toBe(30);
+
+      // A room keeps its last 50 lines for those who join later, no more.
+      for (let i = 0; i < 60; i++) await clients[1]!.request("say", { text: `line ${i}` });
+      const answer = (await clients[1]!.request("join", {
+        room: ROOMS[1]!,
+        name: "user1",
+      })) as JoinAnswer;
+      expect(answer.recent.map((l) => l.text)).toEqual(
+        Array.from({ length: 50 }, (_, i) => `line ${i + 10}`),
+      );
+
+      for (const c of clients) c.ws.close(1000);
+      const deadline = Date.now() + 10_000;
+      while ((running > 0 || long.size > timersBefore) && Date.now() < deadline) {
+        await new Promise((r) => setT(r, 50));
+      }
+      expect(running).toBe(0);
+      expect(long.size).toBe(timersBefore);
+      expect(example.hub.size).toBe(0);
+      for (const room of ROOMS) expect(example.hub.sockets(room)).toEqual([]);
+    } finally {
+      express.application.get = get;
+      globalThis.setTimeout = setT;
+      globalThis.clearTimeout = clearT;
+      await started?.example.close();
+    }
+  }, 30_000);
+
+  it("the session limit says goodbye, closes with 1000, and the room is told", async () => {
+    const { example, origin } = await startExample(0, 2000);
+    try {
+      const goes = await wsChat(origin, "goes", "lobby");
+      await new Promise((r) => setTimeout(r, 1000)); // its session ends a second before this one's
+      const stays = await wsChat(origin, "stays", "lobby");
+      const closed = new Promise<number>((r) => goes.ws.once("close", (code) => r(code)));
+      expect(await goes.next("notice")).toEqual({ text: "session limit reached, goodbye" });
+      expect(await closed).toBe(1000);
+      expect(await stays.next("left")).toMatchObject({ room: "lobby", name: "goes" });
+      stays.ws.close();
+    } finally {
+      await example.close();
+    }
+  });
 });
 
 interface WsChat {
