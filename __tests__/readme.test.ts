@@ -137,7 +137,8 @@ beforeAll(async () => {
         target: "ES2022",
         module: "nodenext",
         moduleResolution: "nodenext",
-        lib: ["ES2023"],
+        // DOM too: the browser client's blocks run in pages (window, document).
+        lib: ["ES2023", "DOM"],
         types: ["node"],
         strict: true,
         skipLibCheck: true,
