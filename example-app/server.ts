@@ -1,6 +1,8 @@
 // The example app: every piece of express-sockets in one Express server, served by `npm start`
-// on PORT (default 3000). `/` is a page that talks to the routes with the browser's own
-// WebSocket; `/logs.html` follows this app's own log file over Server-Sent Events or WebSocket.
+// on PORT (default 3000). `/` is a page that talks to the echo and clock routes with the
+// browser's own WebSocket, and to the chat (rooms of a Hub over sockets.events()) with the
+// package's browser client; `/logs.html` follows this app's own log file over Server-Sent Events
+// or WebSocket.
 
 import fs from "node:fs";
 import http from "node:http";
@@ -108,6 +110,7 @@ export function createExample(options: ExampleOptions = {}): Example {
     writeLog(`${req.method} ${req.url}${req.headers.upgrade ? " (upgrade)" : ""}`);
     next();
   });
+  app.use(sockets.client()); // the browser client at /express-sockets/client.js (chat.js imports it)
   app.use(express.static(publicDir));
 
   // ---- echo, one route per factory -------------------------------------------------------

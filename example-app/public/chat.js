@@ -1,6 +1,8 @@
 // The example page's chat: rooms, join and leave notices, typing, and acks, over the example
-// app's `sockets.events()` route /chat. `connect` has the shape of `express-sockets/client`.
-import { connect } from "./wire.js";
+// app's `sockets.events()` route /chat, with the package's browser client (served by
+// `sockets.client()`): it reconnects by itself, and each (re)join answers with the room's
+// recent lines, so the page catches up on what it missed while away.
+import { connect } from "/express-sockets/client.js";
 
 /** How long another member's "typing" shows without a refresh (they send one every 2 s). */
 const TYPING_SHOWN = 4000;
