@@ -233,8 +233,15 @@ describe("the example chat in Chromium", () => {
       await a.waitForSelector("#chat-status.waiting");
       expect(await textOf(a, "#chat-status")).toMatch(/^reconnecting/);
       ({ example, origin } = await startExample(port));
+      // Someone quicker says something before (or while) the page comes back: it shows it once,
+      // live or from the join's catch-up.
+      const quick = await wsChat(origin, "quick", "lobby");
+      await quick.request("say", { text: "said before you were back" });
       await a.waitForSelector("#chat-status.open", { timeout: 15_000 });
       await waitText(a, "#chat-out", "* back in lobby");
+      await waitText(a, "#chat-out", "said before you were back");
+      expect((await textOf(a, "#chat-out")).split("said before you were back").length).toBe(2);
+      quick.ws.close();
       await say(a, "after the restart");
       await waitText(a, "#chat-out", "after the restart ✓ delivered");
       // Chromium logs the refused attempts while the server was down; nothing else.
