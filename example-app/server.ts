@@ -160,7 +160,14 @@ export function createExample(options: ExampleOptions = {}): Example {
               room = m.data.room;
               name = m.data.name;
               socket.data.name = name;
-              await hub.join(socket, room); // left by itself when the connection closes
+              try {
+                await hub.join(socket, room); // left by itself when the connection closes
+              } catch (err) {
+                // Only a socket that closed meanwhile fails here (the rooms are valid): done.
+                writeLog(`chat ${id}: join ${room} failed: ${(err as Error).message}`);
+                room = undefined;
+                return;
+              }
               if (fresh) await hub.to(room).except(socket).emit("joined", { room, id, name });
               const members = hub.sockets(room).map((s) => String(s.data.name));
               const answer: JoinAnswer = { room, you: id, members, recent: recent.get(room)! };
