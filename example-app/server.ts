@@ -100,7 +100,10 @@ export function createExample(options: ExampleOptions = {}): Example {
   const logFile = options.logFile ?? path.join(os.tmpdir(), name);
   const chatSessionLimit = options.chatSessionLimit ?? 30 * 60_000;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  const log = fs.createWriteStream(logFile, { flags: "w" }); // one run, one log: it never piles up
+  // One run, one log: it never piles up. Emptied now, not when the stream opens (that is
+  // asynchronous, and under load came after "listening": a reader saw the last run's lines).
+  fs.writeFileSync(logFile, "");
+  const log = fs.createWriteStream(logFile, { flags: "a" });
   const writeLog = (line: string): void => {
     log.write(`${new Date().toISOString()} ${line.replace(/[\r\n]+/g, " ")}\n`);
   };
