@@ -338,6 +338,27 @@ describe("the example chat's handlers", () => {
     }
   }, 30_000);
 
+  it("relays typing to the room's others at most once a second; a stop always goes through", async () => {
+    const { example, origin } = await startExample();
+    try {
+      const typist = await wsChat(origin, "typist", "help");
+      const reader = await wsChat(origin, "reader", "help");
+      const elsewhere = await wsChat(origin, "elsewhere", "random");
+      for (let i = 0; i < 20; i++) typist.ws.send(JSON.stringify({ event: "typing", data: true }));
+      typist.ws.send(JSON.stringify({ event: "typing", data: false }));
+      typist.ws.send(JSON.stringify({ event: "typing", data: true })); // after a stop: relayed
+      await typist.request("say", { text: "done typing" }); // after all of the above
+      expect(await reader.next("said")).toMatchObject({ text: "done typing" });
+      const relayed = reader.events.filter((e) => e.event === "typing").map((e) => e.data.typing);
+      expect(relayed).toEqual([true, false, true]);
+      expect(typist.events.some((e) => e.event === "typing")).toBe(false); // not to itself
+      expect(elsewhere.events.some((e) => e.event === "typing" || e.event === "said")).toBe(false);
+      for (const c of [typist, reader, elsewhere]) c.ws.close();
+    } finally {
+      await example.close();
+    }
+  });
+
   it("the session limit says goodbye, closes with 1000, and the room is told", async () => {
     const { example, origin } = await startExample(0, 2000);
     try {
@@ -357,6 +378,8 @@ describe("the example chat's handlers", () => {
 
 interface WsChat {
   ws: WebSocket;
+  /** Events received and not taken by next(), in order. */
+  events: { event: string; data: { [key: string]: unknown } }[];
   request(event: string, data: unknown): Promise<unknown>;
   next(event: string): Promise<{ [key: string]: unknown }>;
 }
@@ -382,6 +405,7 @@ async function wsChat(origin: string, name: string, room: string): Promise<WsCha
   });
   const chat: WsChat = {
     ws,
+    events,
     request(event, data) {
       const ack = nextAck++;
       ws.send(JSON.stringify({ event, data, ack }));
