@@ -104,6 +104,8 @@ describe("the example chat in Chromium", () => {
       // Join notices go to the room's other members (under the name the page joined with).
       await waitText(a, "#chat-out", "* guest joined lobby");
       await waitText(b, "#chat-members", "alice, bob");
+      await waitText(a, "#chat-out", "* guest is now bob"); // bob's name, given after he joined
+      await waitText(a, "#chat-members", "alice, bob");
       await waitText(a, "#rooms", "lobby (2)");
       await waitText(c, "#rooms", "random (1)");
       expect(await textOf(c, "#chat-out")).not.toContain("joined lobby");

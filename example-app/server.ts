@@ -48,6 +48,8 @@ type ChatOut = {
   said: Said;
   joined: { room: Room; id: string; name: string };
   left: { room: Room; id: string; name: string };
+  /** A member of the room took another name (a join of the same room under a new name). */
+  renamed: { room: Room; id: string; name: string; was: string };
   typing: { room: Room; id: string; name: string; typing: boolean };
   /** Members per room, sent at connect and to everyone in a room whenever a count changes. */
   rooms: Record<Room, number>;
@@ -160,6 +162,7 @@ export function createExample(options: ExampleOptions = {}): Example {
                 await hub.to(room).emit("left", { room, id, name });
               }
               const fresh = room !== m.data.room;
+              const was = name;
               room = m.data.room;
               name = m.data.name;
               socket.data.name = name;
@@ -172,6 +175,9 @@ export function createExample(options: ExampleOptions = {}): Example {
                 return;
               }
               if (fresh) await hub.to(room).except(socket).emit("joined", { room, id, name });
+              else if (was !== name) {
+                await hub.to(room).except(socket).emit("renamed", { room, id, name, was });
+              }
               const members = hub.sockets(room).map((s) => String(s.data.name));
               const answer: JoinAnswer = { room, you: id, members, recent: recent.get(room)! };
               void m.ack?.(answer); // not awaited: an ack to a client that left is dropped

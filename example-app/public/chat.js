@@ -138,6 +138,13 @@ chat.on("left", (m) => {
   renderMembers();
   addLine(`* ${m.name} left ${m.room}`, "notice");
 });
+chat.on("renamed", (m) => {
+  if (m.room !== room) return;
+  const at = members.indexOf(m.was);
+  if (at !== -1) members[at] = m.name;
+  renderMembers();
+  addLine(`* ${m.was} is now ${m.name}`, "notice");
+});
 chat.on("typing", (m) => {
   if (m.room !== room) return;
   stopTyping(m.id);
