@@ -1,5 +1,6 @@
 // The example app in a real browser: Debian's Chromium, driven by playwright-core, loads the
-// page and uses the browser's own WebSocket and EventSource against the real server.
+// page and uses the browser's own WebSocket and EventSource against the real server. (The chat
+// has its own file, example-chat.test.ts.)
 
 import fs from "node:fs";
 import os from "node:os";
@@ -72,30 +73,6 @@ describe("example app in Chromium", () => {
     await page.click("#echo-send");
     await expectText(out, 'json ← {"echo":{"text":"j"');
     await page.close();
-  });
-
-  it("validates chat messages with zod and relays valid ones to other members", async () => {
-    const alice = await openPage("/");
-    const bob = await openPage("/");
-    await alice.waitForSelector("#chat-status.open");
-    await bob.waitForSelector("#chat-status.open");
-
-    await alice.fill("#chat-user", "alice");
-    await alice.fill("#chat-text", "hi bob");
-    await alice.click("#chat-send");
-    await expectText(bob.locator("#chat-out"), "<alice> hi bob");
-    expect(await bob.locator("#chat-out").textContent()).toMatch(/\d\d:\d\d:\d\d <alice> hi bob/);
-
-    // An empty text fails the schema: the sender is told why and stays connected.
-    await alice.fill("#chat-text", "");
-    await alice.click("#chat-send");
-    await expectText(alice.locator("#chat-out"), "! invalid:");
-    await alice.fill("#chat-text", "still here");
-    await alice.click("#chat-send");
-    await expectText(bob.locator("#chat-out"), "<alice> still here");
-    expect(await alice.locator("#chat-status").textContent()).toBe("open");
-    await alice.close();
-    await bob.close();
   });
 
   it("streams the server clock from tick()", async () => {

@@ -1,4 +1,5 @@
-// The example page: talks to the example app's routes with the browser's own WebSocket.
+// The example page: talks to the example app's echo and clock routes with the browser's own
+// WebSocket (the chat is chat.js).
 "use strict";
 
 const base = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
@@ -64,22 +65,7 @@ document.getElementById("echo-form").addEventListener("submit", (event) => {
   }
 });
 
-// ---- chat
-/** "14:03:27" in the reader's own time zone, from the server's ISO time of the line. */
-const timeOf = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
-const chat = connect("/chat", "chat-status", (data) => {
-  const m = JSON.parse(data);
-  if (m.type === "chat") show("chat-out", `${timeOf(m.at)} <${m.user}> ${m.text}`);
-  else if (m.type === "invalid") show("chat-out", `! invalid: ${m.issues.join("; ")}`);
-  else show("chat-out", `* ${m.text}`);
-});
-document.getElementById("chat-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const user = document.getElementById("chat-user").value;
-  const text = document.getElementById("chat-text");
-  chat().send(JSON.stringify({ user, text: text.value }));
-  text.value = "";
-});
+// ---- chat: chat.js (a module)
 
 // ---- clock
 connect("/clock", null, (d) => (document.getElementById("clock-out").textContent = d));
