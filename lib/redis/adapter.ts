@@ -155,8 +155,8 @@ export class RedisAdapter implements Adapter {
   private subLost = false;
   private checking: Promise<void> | null = null;
   private readonly listener: RedisListener = (message, channel) => this.onMessage(message, channel);
-  private readonly onClientError = (err: Error) => this.down(`client: ${errorText(err)}`);
-  private readonly onSubError = (err: Error) => {
+  private readonly onClientError = (err: unknown) => this.down(`client: ${errorText(err)}`);
+  private readonly onSubError = (err: unknown) => {
     this.subLost = true;
     this.down(`subscriber: ${errorText(err)}`);
   };

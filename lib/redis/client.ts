@@ -20,8 +20,8 @@ export interface RedisClientLike {
   sendCommand(args: string[]): Promise<unknown>;
   subscribe(channels: string | string[], listener: RedisListener): Promise<unknown>;
   unsubscribe(channels?: string | string[], listener?: RedisListener): Promise<unknown>;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
   /** node-redis v5: closes at once. */
   destroy?(): unknown;
   /** node-redis v4: closes at once. */
