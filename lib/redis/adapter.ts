@@ -563,12 +563,26 @@ export class RedisAdapter implements Adapter {
     for (const room of this.rooms.keys()) channels.push(this.roomChannel(room));
     // The client may or may not have resubscribed by itself: ask it, then verify on the server.
     await this.bounded(this.sub.subscribe(channels, this.listener), "SUBSCRIBE");
-    if ((await this.subscriptionCount()) < channels.length) {
-      this.log.warning(REDIS, "the subscriber lost its subscriptions: subscribing again");
+    let held: number;
+    try {
+      held = await this.subscriptionCount();
+    } catch (err) {
+      // CLIENT LIST may be refused (ACLs, managed Redis): subscribe again from scratch instead.
+      this.log.debug(REDIS, `cannot verify subscriptions (${errorText(err)}): subscribing again`);
+      held = -1;
+    }
+    if (held < channels.length) {
+      if (held >= 0) {
+        this.log.warning(REDIS, "the subscriber lost its subscriptions: subscribing again");
+      }
       await this.bounded(this.sub.unsubscribe(), "UNSUBSCRIBE");
       await this.bounded(this.sub.subscribe(channels, this.listener), "SUBSCRIBE");
-      const n = await this.subscriptionCount();
-      if (n < channels.length) throw new Error(`subscribed to ${n} of ${channels.length} channels`);
+      if (held >= 0) {
+        const n = await this.subscriptionCount();
+        if (n < channels.length) {
+          throw new Error(`subscribed to ${n} of ${channels.length} channels`);
+        }
+      }
     }
     const host = this.local;
     if (host.history === null) return;
