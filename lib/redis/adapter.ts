@@ -167,7 +167,9 @@ export class RedisAdapter implements Adapter {
     if (this.subLost && !this.closed) void this.afterReconnect();
   };
   private readonly onClientReady = () => {
-    if (this.away && !this.subLost) this.up();
+    // A restarted Redis lost the live-process set: be in it again at once, not at the next beat.
+    if (this.heartbeatTimer !== null) void this.beat();
+    else if (this.away && !this.subLost) this.up();
   };
 
   constructor(options: RedisAdapterOptions) {
