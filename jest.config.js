@@ -6,6 +6,8 @@ module.exports = {
   roots: ["<rootDir>/__tests__"],
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
+  // client/ (browser ESM) imports its siblings as "./x.js", as TypeScript wants for ESM output.
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   testTimeout: 20000,
   // Tests open real sockets, files and browsers; two workers fit the 2-core machines.
   maxWorkers: 2,

@@ -21,6 +21,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   events: ["channels", "core", "websocket"],
   viewer: ["channels", "core", "sse", "tail"],
   redis: ["channels", "core", "hub"],
+  static: ["core"],
 };
 const TOP = ".";
 

@@ -137,7 +137,7 @@ beforeAll(async () => {
         target: "ES2022",
         module: "nodenext",
         moduleResolution: "nodenext",
-        lib: ["ES2023"],
+        lib: ["ES2023", "DOM"], // DOM: the Browser client section's blocks run in pages
         types: ["node"],
         strict: true,
         skipLibCheck: true,

@@ -51,6 +51,7 @@ export type { TailOptions, TailRoot, WatchFileOptions } from "./tail/index";
 export type { ViewerOptions, ViewerFilesOptions, ViewerRootOptions } from "./viewer/index";
 // events/
 export { AnswerError, EventsConnection } from "./events/index";
+export type { Resume, RoomPosition } from "./events/index";
 export type {
   Ack,
   AnyEvents,
@@ -91,5 +92,8 @@ export type {
   KeptMessage,
   HistoryOptions,
 } from "./hub/index";
+// static/
+export { CLIENT_PATH } from "./static/index";
+export type { ClientOptions, ClientMiddleware } from "./static/index";
 // The `sockets` namespace of every middleware factory.
 export { sockets } from "./sockets";

@@ -39,6 +39,7 @@ import {
   ERR_INVALID_MESSAGE,
   type WireAnswer,
 } from "./protocol";
+import type { Resume } from "./resume";
 import type { Ack, EventMessage } from "./types";
 
 /**
@@ -55,6 +56,9 @@ export class AnswerError extends SocketsError {
 }
 
 const NOOP = (): void => {};
+/** The client's heartbeat and its answer (RECOVERY-PROTOCOL.md §5). */
+const PING = "$ping";
+const PONG = new Encoded('{"event":"$pong"}');
 /** Error answers to rejected requests that may wait for room in the sender (see `refuse`). */
 export const MAX_WAITING_REFUSALS = 16;
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -82,6 +86,8 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
   private pending: Map<number, Pending> | null = null;
   /** The next ack id this server gives a request: 0, 1, 2... */
   private nextAck = 0;
+  /** What the client presented to resume (`es_resume` in its URL), read at bind; see resume.ts. */
+  resume: Resume | undefined = undefined;
   /** Error answers waiting for room in the sender, and those dropped (see `refuse`). */
   private waitingRefusals = 0;
   private droppedAnswers = 0;
@@ -108,6 +114,12 @@ export class EventsConnection extends Connection<EventMessage, Outgoing> {
     const msg = codec.parse(data, isBinary);
     if (msg.answer) {
       this.answered(msg, data);
+      return CONSUMED;
+    }
+    if (msg.event === PING) {
+      // The client's heartbeat: answered at once, never delivered. A full sender already holds
+      // frames for the client (each one shows it the link lives), so the pong is then skipped.
+      (this.sender as WriteChannel<Outgoing>).trySend(PONG);
       return CONSUMED;
     }
     const id = msg.ack;

@@ -7,7 +7,8 @@ import { checkCount, checkTime, type SocketOptions } from "../core/options";
 import { compileSchema, type Validator } from "../core/schema";
 import { createFactory, handle } from "../websocket/factory";
 import { EventsCodec, type Outgoing } from "./codec";
-import { bindEvents } from "./connection";
+import { bindEvents, EventsConnection } from "./connection";
+import { parseResume } from "./resume";
 import { RESERVED_PREFIX } from "./protocol";
 import type { AnyEvents, EventMessage, EventSchemas, EventsHandler, EventsOptions } from "./types";
 
@@ -79,7 +80,16 @@ export function events<S extends EventSchemas>(
     res: Parameters<EventsHandler<S, AnyEvents>>[1],
     next: Parameters<EventsHandler<S, AnyEvents>>[2],
   ): void {
-    handle(f, req, res, next);
+    handle(f, req, res, (err?: unknown) => {
+      // Bound: read the client's resume request before the handler runs (it may join at once).
+      const socket = res.locals?.socket;
+      if (err === undefined && socket instanceof EventsConnection) {
+        const { resume, ignored } = parseResume(req.url);
+        socket.resume = resume;
+        if (ignored !== undefined) f.options.log.debug(socket.remote, `resume ignored: ${ignored}`);
+      }
+      next(err);
+    });
   } as EventsHandler<S, AnyEvents>;
   handler.emits = () => handler as never;
   return handler;

@@ -6,6 +6,8 @@
 export { events, DEFAULT_REQUEST_TIMEOUT, DEFAULT_MAX_PENDING_REQUESTS } from "./factory";
 export { EventsConnection, AnswerError } from "./connection";
 export { ERR_INVALID_MESSAGE, RESERVED_PREFIX } from "./protocol";
+export { parseResume, RESUME_PARAM, MAX_RESUME_LENGTH, MAX_RESUME_ROOMS } from "./resume";
+export type { Resume, RoomPosition } from "./resume";
 export type {
   Ack,
   AnyEvents,

@@ -9,6 +9,7 @@ import type { Infer, Schema } from "../core/schema";
 import type { Socket } from "../core/socket";
 import type { SocketOptions } from "../core/options";
 import type { JsonValue } from "../websocket/factory";
+import type { Resume } from "./resume";
 
 /** What `sockets.events(schemas)` takes: each event a client may send, and its data's schema. */
 export type EventSchemas = { readonly [event: string]: Schema };
@@ -92,6 +93,12 @@ export interface EventsSocket<S extends EventSchemas, O = AnyEvents> extends Soc
   ): Promise<Reply<R>>;
   /** Requests sent to this client and not yet answered. */
   readonly pendingRequests: number;
+  /**
+   * What a reconnecting client presented (`es_resume` in its URL): its session token (not yet
+   * verified) and its last position per room; `undefined` when it sent none, or one too big or
+   * malformed (then ignored as a whole).
+   */
+  readonly resume: Resume | undefined;
 }
 
 /** The `res.locals` that `sockets.events()` provides to the handlers after it. */

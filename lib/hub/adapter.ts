@@ -176,7 +176,10 @@ export interface Adapter {
   unsubscribe(room: string): Promise<void>;
   /**
    * Section 6: the messages of `room` after `since`, all or nothing. An adapter without
-   * history answers `{ recovered: false, position: null }`.
+   * history answers `{ recovered: false, position: null }`. The hub calls it, after
+   * `subscribe`, for every room a join adds (its `$joined` tells the room's position): for a
+   * room the client presented no position for, `since` is `{ epoch: "", offset: 0 }`, which
+   * never recovers; the answer must still carry the room's current `position`.
    */
   recover(room: string, since: Position): Promise<Recovery>;
   /** Sockets the selector matches on every process. */

@@ -22,6 +22,22 @@
 // copy per socket however many targeted rooms it is in, and no allocation per member. Each
 // write is `broadcast()`'s: a frame offered without waiting; a socket too far behind misses it
 // (counted in `dropped`, logged rate-limited). See member.ts for the encoding once per encoding.
+//
+// Recovery (API.md section 6, RECOVERY-PROTOCOL.md), with `history` (or a `secret`):
+// - Sessions. The first join of an events socket verifies the token it presented
+//   (`socket.resume.token`, session.ts); a genuine, unexpired one whose id no live socket of this
+//   hub holds gives the socket that id (`adoptId`, before it is registered or sent anything).
+//   Then `$session` {id, token} is sent, before any `$joined`.
+// - Joining a room with history: the member is put in the room at once (so nothing published
+//   from now on can pass it by) but everything delivered to it is *held* (Member.held) while
+//   the join asks the adapter to `recover` each new room. Then, in order: per room `$joined`
+//   {room, epoch, seq, recovered} and, when recovered, its missed messages (each skipped when
+//   its `except` names the session id or one of the socket's rooms), written with backpressure
+//   (waiting for room, never dropped); then the held deliveries, less those the `$joined`
+//   positions already cover (replayed, or from before the join point). No interleaving, no
+//   duplicates. More than MAX_HELD held deliveries: the socket is closed with 1013 to resume.
+// - A member too slow to take a message that carries positions is closed with 1013 (it resumes
+//   and recovers): a room with history never has holes. Without positions, the backlog rule.
 
 import { createLog, type Log, type LoggerLike, type LogLevel } from "../core/logger";
 import { checkCount, checkTime } from "../core/options";
@@ -32,19 +48,27 @@ import {
   type CloseWatcher,
   type Socket,
 } from "../core/socket";
+import { EventsConnection } from "../events/connection";
+import { frameOf } from "../websocket/broadcast";
+import type { Frame, Sender } from "../websocket/connection";
 import type {
   Adapter,
   AdapterHost,
   DeliveryResult,
+  HistoryOptions,
   HubMessage,
+  KeptMessage,
   Position,
   Publication,
+  Recovery,
   Selector,
   SocketInfo,
 } from "./adapter";
 import { HubError } from "./errors";
+import { checkHistory } from "./history";
 import { LocalAdapter } from "./local-adapter";
-import { Encoded, Member, SSE, WEBSOCKET } from "./member";
+import { Encoded, Held, Member, SSE, WEBSOCKET } from "./member";
+import { checkSecret, Sessions } from "./session";
 import { Target, type EventMap, type RoomRef } from "./target";
 
 /** Options of `new Hub()`. Every field is optional. */
@@ -57,6 +81,16 @@ export interface HubOptions {
   maxRoomNameLength?: number;
   /** Milliseconds `count`, `fetch` and `disconnect` wait for other processes. Defaults to `5000`. */
   timeout?: number;
+  /**
+   * Keep, per room, the last `size` messages (at most 100,000) for `ttl` ms (at most a day),
+   * and replay what a returning client missed (API.md section 6). Defaults to `null` (none).
+   */
+  history?: HistoryOptions | null;
+  /**
+   * Signs session tokens (HMAC-SHA256), at least 16 bytes; every process of an adapter needs
+   * the same one. Defaults to a random secret made by the hub (enough for one process).
+   */
+  secret?: string | Uint8Array;
   /** Where log lines go. Defaults to stdout, prefixed `[sockets] `. */
   logger?: LoggerLike;
   /** The most verbose level written. Defaults to `"info"`. */
@@ -83,8 +117,42 @@ export type JoinResult = Readonly<Record<string, RoomJoin>>;
 export const MAX_EVENT_NAME = 256;
 
 const NOT_RECOVERED: RoomJoin = Object.freeze({ recovered: false, position: null });
+/** What `recover` is asked for a room the client presented no position for: never recovered. */
+const NO_POSITION: Position = Object.freeze({ epoch: "", offset: 0 });
+/** Deliveries held for one member while it joins rooms with history; past it: closed with 1013. */
+export const MAX_HELD = 1024;
+/** The close code of a member that cannot keep up with a room with history. */
+export const TOO_SLOW = 1013;
+/** Session tokens' lifetime without history (a hub with only a `secret`). */
+const SESSION_TTL = 120_000;
 const BAD_EVENT_CHARS = /[\r\n\0]/;
 const HUB = "hub";
+
+/** Whether a member is an events socket (the only kind the `$` control messages go to). */
+function isEvents(m: Member): m is Member & { readonly conn: EventsConnection } {
+  return m.kind === WEBSOCKET && m.socket instanceof EventsConnection;
+}
+
+/**
+ * Whether a held delivery is already accounted for by the joins it waited on: every room of
+ * the member it carries a position for was joined meanwhile, at or past that position (so it
+ * was replayed, or is from before the join point).
+ */
+function covered(
+  member: Member,
+  held: Held,
+  positions: ReadonlyMap<string, Position> | null,
+): boolean {
+  if (positions === null) return false;
+  let mine = false;
+  for (const [room, p] of positions) {
+    if (!member.has(room)) continue;
+    mine = true;
+    const at = held.at.get(room);
+    if (at === undefined || at.epoch !== p.epoch || p.offset > at.offset) return false;
+  }
+  return mine;
+}
 
 /** A named room with members in this process. */
 class Room {
@@ -118,6 +186,11 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
   private closed = false;
   private droppedTotal = 0;
   private failedTotal = 0;
+  /** Section 6: the history setting, and the sessions (with history or a secret), or null. */
+  private readonly history: HistoryOptions | null;
+  private readonly sessions: Sessions | null;
+  /** Renews the tokens of live events sockets every ttl/2 (see `renewTokens`); unref'd. */
+  private renewTimer: NodeJS.Timeout | null = null;
 
   constructor(options: HubOptions = {}) {
     if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -128,6 +201,12 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     this.maxName = checkCount("maxRoomNameLength", options.maxRoomNameLength, 256);
     if (this.maxName === 0) throw new RangeError("options.maxRoomNameLength must be at least 1");
     this.timeout = checkTime("timeout", options.timeout, 5000);
+    this.history = checkHistory(options.history);
+    const secret = checkSecret(options.secret);
+    this.sessions =
+      this.history === null && secret === undefined
+        ? null
+        : new Sessions(secret, this.history?.ttl ?? SESSION_TTL);
     const adapter = options.adapter ?? new LocalAdapter();
     for (const m of [
       "bind",
@@ -155,9 +234,14 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       addRooms: (s, rooms) => this.localAddRooms(s, rooms),
       removeRooms: (s, rooms) => this.localRemoveRooms(s, rooms),
       rooms: () => this.roomMap.keys(),
-      history: null, // section 6 (issue #15) sets it from HubOptions.history
+      history: this.history,
     };
     adapter.bind(this.host);
+    if (this.sessions !== null) {
+      const every = Math.max(Math.floor(this.sessions.ttl / 2), 1000);
+      this.renewTimer = setInterval(() => this.renewTokens(), every);
+      this.renewTimer.unref();
+    }
     this.target = new Target<Events>(this.targetHost(), null, []);
   }
 
@@ -187,6 +271,8 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
         `hub.join: socket ${member.id} would be in ${have + unique.size} rooms; maxRoomsPerSocket is ${this.maxRooms}`,
       );
     }
+    const sessionNew = !known && this.sessions !== null && isEvents(member);
+    if (sessionNew) this.sendSession(member);
     const waits: Promise<void>[] = [];
     const added: string[] = [];
     for (const name of names) {
@@ -207,16 +293,23 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       }
       if (room.ready !== null) waits.push(room.ready);
     }
-    if (waits.length > 0) {
-      try {
-        await Promise.all(waits);
-      } catch (err) {
-        this.leave(socket, added); // the rooms it was in before stay
-        throw new HubError(
-          "ERR_HUB_ADAPTER",
-          `hub.join: the adapter could not subscribe: ${(err as Error).message}`,
-          { cause: err },
-        );
+    const result: Record<string, RoomJoin> = Object.create(null) as Record<string, RoomJoin>;
+    for (const name of names) result[name] = NOT_RECOVERED;
+    if (this.sessions === null || added.length === 0) {
+      await this.subscribed(socket, member, waits, added);
+      return result;
+    }
+    // Section 6: hold what is delivered to it until its replay is written (see the top).
+    const held = (member.held ??= new Held());
+    held.joins++;
+    try {
+      await this.subscribed(socket, member, waits, added);
+      const recoveries = await Promise.all(added.map((name) => this.recoverFor(member, name)));
+      for (let i = 0; i < added.length; i++) {
+        const name = added[i]!;
+        const joined = await this.replay(member, name, recoveries[i]!);
+        if (joined === null) break; // it closed
+        result[name] = joined;
       }
       if (this.members.get(socket) !== member) {
         throw new HubError(
@@ -224,10 +317,172 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
           `hub.join: socket ${member.id} closed while joining`,
         );
       }
+    } finally {
+      if (--held.joins === 0) this.release(member, held);
     }
-    const result: Record<string, RoomJoin> = Object.create(null) as Record<string, RoomJoin>;
-    for (const name of names) result[name] = NOT_RECOVERED;
     return result;
+  }
+
+  /** Waits for the adapter's subscriptions of a join; leaves the new rooms if they failed. */
+  private async subscribed(
+    socket: Socket<unknown, unknown>,
+    member: Member,
+    waits: Promise<void>[],
+    added: string[],
+  ): Promise<void> {
+    if (waits.length === 0) return;
+    try {
+      await Promise.all(waits);
+    } catch (err) {
+      this.leave(socket, added); // the rooms it was in before stay
+      throw new HubError(
+        "ERR_HUB_ADAPTER",
+        `hub.join: the adapter could not subscribe: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    if (this.members.get(socket) !== member) {
+      throw new HubError(
+        "ERR_HUB_SOCKET_CLOSED",
+        `hub.join: socket ${member.id} closed while joining`,
+      );
+    }
+  }
+
+  /** What the member missed in `room`, from the position it presented (or none). */
+  private async recoverFor(member: Member, name: string): Promise<Recovery & { asked: boolean }> {
+    const presented = isEvents(member) ? member.conn.resume?.rooms[name] : undefined;
+    const since: Position =
+      presented === undefined ? NO_POSITION : { epoch: presented.epoch, offset: presented.seq };
+    try {
+      const r = await this.adapter.recover(name, since);
+      return { ...r, asked: presented !== undefined };
+    } catch (err) {
+      this.log.warning(
+        HUB,
+        `adapter could not recover room ${JSON.stringify(name)} for ${member.id}: ${(err as Error).message}`,
+      );
+      return { recovered: false, position: null, asked: presented !== undefined };
+    }
+  }
+
+  /**
+   * Sends `$joined` for one room and, when recovered, its missed messages, with backpressure.
+   * What the member gets in the room is then decided: held deliveries at or below the position
+   * are left out. Null when the socket closed meanwhile.
+   */
+  private async replay(
+    member: Member,
+    name: string,
+    r: Recovery & { asked: boolean },
+  ): Promise<RoomJoin | null> {
+    const held = member.held!;
+    const position = r.position;
+    const recovered = r.recovered && r.asked;
+    if (position !== null) held.at.set(name, position);
+    if (isEvents(member)) {
+      const data =
+        position === null
+          ? r.asked
+            ? { room: name, recovered: false }
+            : { room: name }
+          : { room: name, epoch: position.epoch, seq: position.offset, recovered };
+      if (
+        !(await this.writeTo(member, frameOf(`{"event":"$joined","data":${JSON.stringify(data)}}`)))
+      ) {
+        return null;
+      }
+    }
+    if (recovered && r.recovered) {
+      for (const kept of r.messages) {
+        if (this.excludes(member, kept)) continue;
+        if (!(await this.writeKept(member, kept))) return null;
+      }
+    }
+    return recovered ? { recovered: true, position } : { recovered: false, position };
+  }
+
+  /** Whether a kept message's `except` left this member out (its session id, or one of its rooms). */
+  private excludes(member: Member, kept: KeptMessage): boolean {
+    const except = kept.publication.except;
+    if (except.length === 0) return false;
+    const presented = isEvents(member) ? member.conn.resume?.rooms : undefined;
+    for (const name of except) {
+      if (name === member.id || member.has(name)) return true;
+      if (presented !== undefined && presented[name] !== undefined) return true;
+    }
+    return false;
+  }
+
+  /** Writes a replayed message to the member, waiting for room: never dropped. */
+  private writeKept(member: Member, kept: KeptMessage): Promise<boolean> {
+    const encoded = new Encoded(kept.publication.message, kept.positions);
+    if (member.kind === WEBSOCKET) {
+      const frame = encoded.frameFor(member.conn.codec);
+      if (frame === null) return Promise.resolve(true); // cannot carry it: as live (failed)
+      return this.writeTo(member, frame);
+    }
+    const value = member.kind === SSE ? encoded.sseEvent() : encoded.value();
+    if (value === null) return Promise.resolve(true);
+    return member.socket.sender.send(value).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Writes a frame to a WebSocket member in order, waiting for room; false once it closed. */
+  private async writeTo(member: Member, frame: Frame): Promise<boolean> {
+    const tx = member.conn.sender as unknown as Sender<unknown>;
+    while (!tx.offerFrame(frame)) {
+      if (tx.closed) return false;
+      try {
+        await tx.whenWritable();
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The last join in progress on the member ended: the held deliveries go out, less the covered. */
+  private release(member: Member, held: Held): void {
+    if (member.held === held) member.held = null;
+    if (held.overflow || this.members.get(member.socket) !== member) return;
+    const counts = { delivered: 0, closed: 0, dropped: 0, failed: 0, sse: 0 };
+    for (const encoded of held.messages) {
+      if (!covered(member, held, encoded.positions)) this.offer(member, encoded, counts);
+    }
+  }
+
+  /**
+   * A token expires `ttl` after it was made, but a connection may last much longer: every
+   * ttl/2 each live events socket gets a fresh `$session` (same id), so the token it holds when
+   * the link drops is always valid for at least ttl/2 more.
+   */
+  private renewTokens(): void {
+    for (const member of this.members.values()) {
+      // A member too far behind to take it keeps its older token (valid ttl/2 more).
+      if (isEvents(member) && !member.socket.sender.closed) this.sendSession(member, false);
+    }
+  }
+
+  /** Sends `$session` {id, token} to an events member (section 6). */
+  private sendSession(member: Member, strict = true): void {
+    const token = this.sessions!.issue(member.id);
+    const text = `{"event":"$session","data":${JSON.stringify({ id: member.id, token })}}`;
+    if (!member.conn.offerFrame(frameOf(text)) && strict) this.tooSlow(member);
+  }
+
+  /** Closes a member that cannot keep up with a room with history (1013: it resumes). */
+  private tooSlow(member: Member): void {
+    try {
+      member.socket.disconnect.trySend({
+        code: TOO_SLOW,
+        reason: "too slow for a room with history",
+      });
+    } catch (err) {
+      this.log.error(HUB, `could not close slow socket ${member.id}: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -239,7 +494,16 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
     const member = this.members.get(socket);
     if (member === undefined) return;
     const list = names.length === 0 ? member.namedRooms() : names;
-    for (const name of list) if (member.remove(name)) this.removeFrom(name, member);
+    for (const name of list) {
+      if (!member.remove(name)) continue;
+      this.removeFrom(name, member);
+      if (this.sessions !== null && isEvents(member)) {
+        const text = `{"event":"$left","data":${JSON.stringify({ room: name })}}`;
+        if (!member.conn.offerFrame(frameOf(text)) && !member.socket.sender.closed) {
+          this.tooSlow(member);
+        }
+      }
+    }
   }
 
   /** The rooms `socket` is in, its own id first; empty when it is not in this hub. */
@@ -261,6 +525,17 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
       throw new TypeError(
         `hub.join: expected a socket bound by express-sockets (res.locals.socket), got ${describe(socket)}`,
       );
+    }
+    if (this.sessions !== null && socket instanceof EventsConnection && !socket.sender.closed) {
+      const token = socket.resume?.token;
+      if (token !== undefined) {
+        const id = this.sessions.verify(token);
+        if (id === null)
+          this.log.debug(HUB, "session token refused (altered, foreign or expired): a new session");
+        else if (this.byId.has(id))
+          this.log.debug(HUB, `session ${id} is live on another socket: a new session`);
+        else socket.adoptId(id);
+      }
     }
     const id = socket.id;
     if (socket.sender.closed || !socket[WATCH_CLOSE](this)) {
@@ -363,6 +638,8 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     for (const member of [...this.members.values()]) this.forget(member);
     await this.adapter.close();
   }
@@ -575,57 +852,82 @@ export class Hub<Events extends EventMap = EventMap> implements CloseWatcher {
   /** Delivers to this process's members: the adapter calls it (AdapterHost.deliver). */
   private deliver(
     publication: Publication,
-    _positions: ReadonlyMap<string, Position> | null,
+    positions: ReadonlyMap<string, Position> | null,
   ): DeliveryResult {
-    const encoded = new Encoded(publication.message);
-    let delivered = 0;
-    let closed = 0;
-    let dropped = 0;
-    let failed = 0;
-    let sseDropped = 0;
+    const encoded = new Encoded(publication.message, positions);
+    const counts = { delivered: 0, closed: 0, dropped: 0, failed: 0, sse: 0 };
     this.forEach(publication, (m) => {
-      const socket = m.socket;
-      if (m.kind === WEBSOCKET) {
-        const conn = m.conn;
-        const frame = encoded.frameFor(conn.codec);
-        if (frame === null) failed++;
-        else if (conn.offerFrame(frame)) delivered++;
-        else if (conn.sender.closed) closed++;
-        else dropped++;
-        return;
-      }
-      const sender = socket.sender;
-      if (sender.closed) {
-        closed++;
-        return;
-      }
-      let value: unknown;
-      if (m.kind === SSE) {
-        value = encoded.sseEvent();
-        if (value === null) {
-          failed++;
-          return;
-        }
+      const held = m.held;
+      if (held === null) {
+        this.offer(m, encoded, counts);
+      } else if (held.overflow) {
+        counts.closed++;
+      } else if (held.messages.length < MAX_HELD) {
+        held.messages.push(encoded);
+        counts.delivered++;
       } else {
-        value = encoded.value();
-      }
-      let ok: boolean;
-      try {
-        ok = sender.trySend(value);
-      } catch (err) {
-        encoded.failure = (err as Error).message;
-        failed++;
-        return;
-      }
-      if (ok) delivered++;
-      else {
-        dropped++;
-        sseDropped++;
+        held.overflow = true;
+        counts.dropped++;
+        this.tooSlow(m);
       }
     });
-    if (sseDropped > 0) this.countDropped(sseDropped);
-    if (failed > 0) this.countFailed(failed, publication.message, encoded.failure);
+    if (counts.sse > 0) this.countDropped(counts.sse);
+    if (counts.failed > 0) this.countFailed(counts.failed, publication.message, encoded.failure);
+    const { delivered, closed, dropped, failed } = counts;
     return { delivered, closed, dropped, failed };
+  }
+
+  /**
+   * Offers one message to one member without waiting (the `broadcast()` rule); a member too
+   * slow for a message with positions (a room with history) is closed with 1013.
+   */
+  private offer(
+    m: Member,
+    encoded: Encoded,
+    counts: { delivered: number; closed: number; dropped: number; failed: number; sse: number },
+  ): void {
+    const socket = m.socket;
+    if (m.kind === WEBSOCKET) {
+      const conn = m.conn;
+      const frame = encoded.frameFor(conn.codec);
+      if (frame === null) counts.failed++;
+      else if (conn.offerFrame(frame)) counts.delivered++;
+      else if (conn.sender.closed) counts.closed++;
+      else {
+        counts.dropped++;
+        if (encoded.positions !== null) this.tooSlow(m);
+      }
+      return;
+    }
+    const sender = socket.sender;
+    if (sender.closed) {
+      counts.closed++;
+      return;
+    }
+    let value: unknown;
+    if (m.kind === SSE) {
+      value = encoded.sseEvent();
+      if (value === null) {
+        counts.failed++;
+        return;
+      }
+    } else {
+      value = encoded.value();
+    }
+    let ok: boolean;
+    try {
+      ok = sender.trySend(value);
+    } catch (err) {
+      encoded.failure = (err as Error).message;
+      counts.failed++;
+      return;
+    }
+    if (ok) counts.delivered++;
+    else {
+      counts.dropped++;
+      counts.sse++;
+      if (encoded.positions !== null) this.tooSlow(m);
+    }
   }
 
   /** Sockets other than WebSockets (whose connections log their own) too slow to take a message. */

@@ -1,5 +1,6 @@
 // The in-process adapter, the Hub's default: one process is the whole world, so every operation
-// is the hub's own local one, answered at once. No history yet: `recover` never recovers.
+// is the hub's own local one, answered at once. With the hub's history setting it keeps each
+// room's sequence, epoch and last messages in memory (history.ts) and replays from them.
 
 import type {
   Adapter,
@@ -11,6 +12,7 @@ import type {
   Selector,
   SocketInfo,
 } from "./adapter";
+import { History } from "./history";
 
 const NOT_RECOVERED: Recovery = Object.freeze({ recovered: false, position: null });
 const DONE: Promise<void> = Promise.resolve();
@@ -18,11 +20,14 @@ const DONE: Promise<void> = Promise.resolve();
 /** The in-process Adapter: publications and registry queries never leave this process. */
 export class LocalAdapter implements Adapter {
   private host: AdapterHost | null = null;
+  /** The rooms' logs, when the hub keeps history. */
+  private history: History | null = null;
 
   bind(host: AdapterHost): void {
     if (this.host !== null)
       throw new Error("this adapter already serves a Hub: give each Hub its own");
     this.host = host;
+    if (host.history !== null) this.history = new History(host.history);
   }
 
   private get local(): AdapterHost {
@@ -31,19 +36,25 @@ export class LocalAdapter implements Adapter {
   }
 
   publish(publication: Publication): Promise<DeliveryResult> {
-    return Promise.resolve(this.local.deliver(publication, null));
+    const host = this.local;
+    // Positions and the kept copy first, delivery after: all in this one synchronous step.
+    const positions = this.history === null ? null : this.history.append(publication);
+    return Promise.resolve(host.deliver(publication, positions));
   }
 
-  subscribe(_room: string): Promise<void> {
+  subscribe(room: string): Promise<void> {
+    this.history?.subscribe(room);
     return DONE;
   }
 
-  unsubscribe(_room: string): Promise<void> {
+  unsubscribe(room: string): Promise<void> {
+    this.history?.unsubscribe(room);
     return DONE;
   }
 
-  recover(_room: string, _since: Position): Promise<Recovery> {
-    return Promise.resolve(NOT_RECOVERED);
+  recover(room: string, since: Position): Promise<Recovery> {
+    if (this.history === null) return Promise.resolve(NOT_RECOVERED);
+    return Promise.resolve(this.history.recover(room, since));
   }
 
   count(selector: Selector): Promise<number> {
@@ -67,6 +78,12 @@ export class LocalAdapter implements Adapter {
   }
 
   close(): Promise<void> {
+    this.history?.close();
     return DONE;
+  }
+
+  /** @internal For tests: rooms with a log and messages kept (all zero without history). */
+  get internals(): { rooms: number; kept: number } {
+    return this.history === null ? { rooms: 0, kept: 0 } : this.history.internals;
   }
 }

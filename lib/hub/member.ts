@@ -8,7 +8,7 @@ import type { Socket } from "../core/socket";
 import { SseEvent } from "../sse/sse";
 import { Connection, type Frame } from "../websocket/connection";
 import { frameOf } from "../websocket/broadcast";
-import type { HubMessage } from "./adapter";
+import type { HubMessage, Position } from "./adapter";
 
 /** How a member is written to. */
 export const WEBSOCKET = 0;
@@ -25,6 +25,11 @@ export class Member {
   private named: string | string[] | null = null;
   /** The last delivery that reached (or excluded) it: a socket in many targeted rooms gets one copy. */
   mark = 0;
+  /**
+   * While a join with history is replaying (section 6): deliveries held for after the replay,
+   * in order, and what each room joined meanwhile was at (its `$joined` seq). Null otherwise.
+   */
+  held: Held | null = null;
   /** WEBSOCKET (a Connection of this package: frames), SSE or OTHER. */
   readonly kind: number;
 
@@ -88,6 +93,17 @@ export class Member {
   }
 }
 
+/** What a member holds while it joins rooms with history (see Hub.join). */
+export class Held {
+  /** Joins in progress on the member: the held deliveries go out when the last one ends. */
+  joins = 0;
+  readonly messages: Encoded[] = [];
+  /** Each room joined meanwhile: its epoch and seq in `$joined` (everything up to it was handled). */
+  readonly at = new Map<string, Position>();
+  /** Too many held: the member is being closed with 1013. */
+  overflow = false;
+}
+
 /** A codec that could not encode the message: its members are counted as failed. */
 const UNENCODABLE = null;
 
@@ -105,7 +121,16 @@ export class Encoded {
   /** Why the last encoding failed, for the log. */
   failure = "";
 
-  constructor(readonly message: HubMessage) {}
+  /** `,"at":{...}` (section 6): the rooms' positions, for frames of rooms with history; "" without. */
+  private readonly at: string;
+
+  constructor(
+    readonly message: HubMessage,
+    /** Each targeted room's position (rooms with history), or null. */
+    readonly positions: ReadonlyMap<string, Position> | null = null,
+  ) {
+    this.at = positions === null || positions.size === 0 ? "" : atJson(positions);
+  }
 
   /** The frame for a WebSocket with this codec, or null when the codec cannot encode the message. */
   frameFor(codec: Codec<unknown, unknown>): Frame | null {
@@ -115,15 +140,16 @@ export class Encoded {
     if (m.kind === "emit") {
       frame =
         codec.transport === "bytes"
-          ? (this.binary ??= frameOf(Buffer.from(envelope(m.event, m.json), "utf8")))
-          : (this.text ??= frameOf(envelope(m.event, m.json)));
+          ? (this.binary ??= frameOf(Buffer.from(envelope(m.event, m.json, this.at), "utf8")))
+          : (this.text ??= frameOf(envelope(m.event, m.json, this.at)));
     } else {
       const cached = this.frames?.get(codec);
       if (cached !== undefined) {
         frame = cached;
       } else {
         try {
-          frame = frameOf(codec.encode(m.value));
+          const encoded = codec.encode(m.value);
+          frame = frameOf(withAt(encoded, this.at, codec.transport));
         } catch (err) {
           this.failure = (err as Error).message;
           frame = UNENCODABLE;
@@ -159,11 +185,38 @@ export class Encoded {
   /** The value for a socket that takes values on its sender. */
   value(): unknown {
     const m = this.message;
-    return m.kind === "emit" ? { event: m.event, data: m.data } : m.value;
+    if (m.kind === "send") return m.value;
+    if (this.positions === null || this.at === "") return { event: m.event, data: m.data };
+    return { event: m.event, data: m.data, at: JSON.parse(this.at.slice(6)) as unknown };
   }
 }
 
-/** `{"event": event, "data": data}` from the data's JSON text. */
-export function envelope(event: string, json: string): string {
-  return `{"event":${JSON.stringify(event)},"data":${json}}`;
+/** `{"event": event, "data": data}` from the data's JSON text, with `at` (or "") after it. */
+export function envelope(event: string, json: string, at = ""): string {
+  return `{"event":${JSON.stringify(event)},"data":${json}${at}}`;
+}
+
+/** `,"at":{"room":["epoch",seq],...}` */
+function atJson(positions: ReadonlyMap<string, Position>): string {
+  let out = ',"at":{';
+  let first = true;
+  for (const [room, p] of positions) {
+    out += `${first ? "" : ","}${JSON.stringify(room)}:[${JSON.stringify(p.epoch)},${p.offset}]`;
+    first = false;
+  }
+  return out + "}";
+}
+
+/**
+ * A `send()` message to a room with history, as an events or json socket's text: a JSON object
+ * gets the `at` member too (so clients keep counting); any other value, or another transport,
+ * is written as it is.
+ */
+function withAt(encoded: string | Buffer, at: string, transport: string): string | Buffer {
+  if (at === "" || typeof encoded !== "string") return encoded;
+  if (transport !== "events" && transport !== "json") return encoded;
+  const text = encoded.trimEnd();
+  if (!text.startsWith("{") || !text.endsWith("}")) return encoded;
+  const body = text.slice(1, -1).trim();
+  return body === "" ? `{${at.slice(1)}}` : `${text.slice(0, -1)}${at}}`;
 }

@@ -681,6 +681,8 @@ class Rare {
   /** How the connection ended, once it has. */
   info: CloseInfo | null = null;
   uuid: string | null = null;
+  /** The id was set once by `adoptId` (a resumed session): it never changes again. */
+  idAdopted = false;
   /** `socket.data`, made on first use. */
   data: SocketData | null = null;
   /** Told synchronously on close (hubs the connection is in): one, or an array of several. */
@@ -877,9 +879,22 @@ export class Connection<In, Out> implements Socket<In, Out>, WatchableSocket {
     return this.errorChannel();
   }
 
-  /** A random UUID, made on first use. */
+  /** A random UUID, made on first use (or the resumed session's id: see `adoptId`). */
   get id(): string {
     return (this.rare.uuid ??= randomUUID());
+  }
+
+  /**
+   * @internal A hub resuming a session (API.md section 6) gives the socket the session's id,
+   * before it registers the socket or sends it anything. Once per connection: false (and the
+   * id unchanged) when an id was already adopted, or when the connection is closed.
+   */
+  adoptId(id: string): boolean {
+    const rare = this.rare;
+    if (rare.idAdopted || this.state === CLOSED) return false;
+    rare.idAdopted = true;
+    rare.uuid = id;
+    return true;
   }
 
   get transport(): Transport {
