@@ -127,7 +127,7 @@ beforeAll(async () => {
   fs.mkdirSync(modules);
   // The package by its name, and what a user's project would install next to it.
   fs.symlinkSync(root, path.join(modules, "express-sockets"), "dir");
-  for (const dep of ["express", "zod", "ws", "@types"]) {
+  for (const dep of ["express", "zod", "ws", "@types", "redis", "@redis"]) {
     fs.symlinkSync(path.join(root, "node_modules", dep), path.join(modules, dep), "dir");
   }
   fs.writeFileSync(
