@@ -7,7 +7,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
+import { launchBrowser } from "./helpers/browser";
 import { attach, type Attachment } from "../lib/websocket/upgrade";
 import { sockets } from "../lib/sockets";
 
@@ -52,10 +53,7 @@ describe("protocol options in Chromium", () => {
     upgrades = attach(server, app, { skipLogging: true });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking"],
-    });
+    browser = await launchBrowser();
   }, 30_000);
 
   afterAll(async () => {

@@ -6,11 +6,10 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchBrowser } from "./helpers/browser";
 import { attach, sockets, type Attachment } from "../lib/index";
 import { startProtocolServer, type ProtocolServer } from "./helpers/protocol-server";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 type Say = { text: string };
 
@@ -54,18 +53,7 @@ c.onStatus((s) => log.push(s));`),
   upgrades = attach(server, app, { skipLogging: true });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchBrowser();
 }, 60_000);
 
 afterAll(async () => {

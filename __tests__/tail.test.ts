@@ -8,7 +8,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./helpers/browser";
 import { bytes, json, messages } from "../lib/websocket/factory";
 import { liveFollowers } from "../lib/tail/follower";
 import { sse, type SseSocket } from "../lib/sse/sse";
@@ -354,10 +354,7 @@ describe("sockets.tail over Server-Sent Events", () => {
 
 describe("sockets.tail in a real browser", () => {
   it("an EventSource that is cut off reconnects with Last-Event-ID and sees no line twice", async () => {
-    const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--headless=new"],
-    });
+    const browser = await launchBrowser();
     try {
       const page = await browser.newPage();
       await page.goto(`${app.http}/page`);
