@@ -147,9 +147,12 @@ describe("reconnect storm", () => {
         `reconnect storm, ${CLIENTS} clients, server down ${down} ms: reopened at min ${t[0]} ms, p10 ${q(0.1)}, p50 ${q(0.5)}, ` +
           `p90 ${q(0.9)}, max ${t[t.length - 1]} ms; busiest 100 ms window ${busiest} clients`,
       );
-      // Full jitter: spread over the first second, not all in one instant.
+      // Full jitter: spread over the first second, not all in one instant. The times are when
+      // each client is open again, so they also hold the server draining its handshakes in this
+      // same process (up to 153 of 500 in one 100 ms window was seen in CI); without jitter all
+      // 500 land in one or two windows.
       expect(q(0.9) - q(0.1)).toBeGreaterThanOrEqual(500);
-      expect(busiest).toBeLessThanOrEqual(CLIENTS * 0.3);
+      expect(busiest).toBeLessThanOrEqual(CLIENTS * 0.4);
     } finally {
       for (const c of clients) c.close();
       await upgrades.close({ timeout: 0 });
