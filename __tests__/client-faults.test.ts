@@ -147,10 +147,10 @@ describe("reconnect storm", () => {
         `reconnect storm, ${CLIENTS} clients, server down ${down} ms: reopened at min ${t[0]} ms, p10 ${q(0.1)}, p50 ${q(0.5)}, ` +
           `p90 ${q(0.9)}, max ${t[t.length - 1]} ms; busiest 100 ms window ${busiest} clients`,
       );
-      // Full jitter: spread over the first second, not all in one instant. The times are when
-      // each client is open again, so they also hold the server draining its handshakes in this
-      // same process (up to 153 of 500 in one 100 ms window was seen in CI); without jitter all
-      // 500 land in one or two windows.
+      // Full jitter: spread over the first second, not all in one instant (p10 to p90 at least
+      // 500 ms apart is the main check). The times are when each client is open again, so they
+      // also hold the server draining its handshakes in this same process: up to 153 of 500 in
+      // one 100 ms window was seen in CI, hence the 40% bound on a burst.
       expect(q(0.9) - q(0.1)).toBeGreaterThanOrEqual(500);
       expect(busiest).toBeLessThanOrEqual(CLIENTS * 0.4);
     } finally {
