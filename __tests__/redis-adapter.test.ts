@@ -246,6 +246,13 @@ describe("the gap check after a lost connection (a redis-server of this test's o
   });
 
   it("Redis restarted (history lost, a new epoch): rooms with members are closed with 1013", async () => {
+    // Members of two rooms, one of them with a message already seen here.
+    await p.a.subscribe("g");
+    await p.a.subscribe("quiet");
+    p.ha.roomSet.add("g").add("quiet");
+    const seen = p.ha.delivered.length;
+    await p.b.publish(emit(["g"], 1));
+    await until(() => p.ha.delivered.length === seen + 1, 10_000, "first");
     p.ha.disconnects.length = 0;
     await redis.kill();
     await redis.start();
