@@ -394,7 +394,11 @@ export class RedisAdapter implements Adapter {
     if (this.closed) return host.deliver(publication, null);
     const n = ++this.counter;
     const body = encodeBody(this.id, n, publication); // throws TypeError for what cannot cross
-    if (this.away || !this.client.isReady || this.pending.size >= this.maxPending) {
+    // Only the publishing connection decides: with the subscriber away (killed, reconnecting)
+    // the client still reaches Redis, and a publication kept from Redis then would be lost for
+    // every other process. Our own copy comes back when the subscriber does, or is delivered
+    // here after `timeout`; the gap check after the reconnect resumes members if needed.
+    if (!this.client.isReady || this.pending.size >= this.maxPending) {
       if (!this.away)
         this.down(
           this.client.isReady ? `${this.maxPending} publications waiting` : "not connected",
