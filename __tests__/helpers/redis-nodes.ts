@@ -135,18 +135,8 @@ export class Member {
   }
 }
 
-/** Resolves once `check` holds, polling; rejects after `timeout`. */
-export async function until(
-  check: () => boolean,
-  timeout = 10_000,
-  what = "condition",
-): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polling wait (the client tests' own), for the Redis tests that import it from here. */
+export { until } from "./client-utils";
 
 /** A free loopback port. */
 export function freePort(): Promise<number> {
